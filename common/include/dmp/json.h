@@ -1,0 +1,44 @@
+/* Streaming JSON writer: emits syntactically valid JSON without building a tree.
+ * Commas and nesting are tracked here so callers never hand-assemble separators. */
+#ifndef DMP_JSON_H
+#define DMP_JSON_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#define DMP_JSON_MAX_DEPTH 32
+
+struct dmp_json {
+    FILE *out;
+    int depth;
+    bool need_comma[DMP_JSON_MAX_DEPTH];
+    bool after_key;
+    bool pretty;
+    bool error;         /* nesting overflow/underflow: the output is invalid */
+};
+
+void dmp_json_init(struct dmp_json *j, FILE *out, bool pretty);
+void dmp_json_obj_begin(struct dmp_json *j);
+void dmp_json_obj_end(struct dmp_json *j);
+void dmp_json_arr_begin(struct dmp_json *j);
+void dmp_json_arr_end(struct dmp_json *j);
+void dmp_json_key(struct dmp_json *j, const char *key);
+void dmp_json_str(struct dmp_json *j, const char *s);
+void dmp_json_strn(struct dmp_json *j, const char *s, size_t n);
+void dmp_json_u64(struct dmp_json *j, uint64_t v);
+void dmp_json_i64(struct dmp_json *j, int64_t v);
+void dmp_json_double(struct dmp_json *j, double v);
+void dmp_json_bool(struct dmp_json *j, bool v);
+void dmp_json_null(struct dmp_json *j);
+/* Hex string "0x..." for addresses: JSON numbers lose precision above 2^53. */
+void dmp_json_hex(struct dmp_json *j, uint64_t v);
+/* Lower-case hex bytes without separators, e.g. "e8a1b2c3d4". */
+void dmp_json_bytes(struct dmp_json *j, const uint8_t *b, size_t n);
+/* Returns 0 when the document is complete and well nested, -1 otherwise. */
+int dmp_json_finish(struct dmp_json *j);
+
+/* Convenience: "key": value pairs. */
+#define DMP_JSON_KV(j, k, fn, v) do { dmp_json_key((j), (k)); fn((j), (v)); } while (0)
+
+#endif
