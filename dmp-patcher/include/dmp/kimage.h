@@ -46,6 +46,9 @@ struct dmp_kbackend_ops {
 struct dmp_kregion {
     uint64_t start, end;   /* [start, end) */
     unsigned flags;        /* DMP_KREGION_* */
+    uint64_t data_end;     /* bytes in [data_end, end) are known to read as zero (an ELF
+                              segment's p_filesz < p_memsz); == end when unknown. Scanners
+                              stop here. */
 };
 
 struct dmp_kimage;   /* opaque: backend + discovered layout */
@@ -56,10 +59,15 @@ struct dmp_kimage;   /* opaque: backend + discovered layout */
 int  dmp_kimage_open_file(const char *path, struct dmp_kimage **out, char *err, size_t errlen);
 int  dmp_kimage_open_mem(const void *data, size_t len, struct dmp_kimage **out,
                          char *err, size_t errlen);
+/* Same, with an explicit bound on the decompressed bzImage payload (open_mem uses 512 MiB);
+ * the fuzz target uses a small bound so hostile inputs cannot exhaust memory. */
+int  dmp_kimage_open_mem_bounded(const void *data, size_t len, size_t max_decompressed,
+                                 struct dmp_kimage **out, char *err, size_t errlen);
 
 /* Wrap any backend (a live guest). The image owns ctx from now on: ops->close(ctx) is called
  * by dmp_kimage_close. No regions are known until dmp_kimage_add_region is called. Returns
- * NULL only on allocation failure. */
+ * NULL on allocation failure or when ops->read is missing (ctx then still belongs to the
+ * caller). For the file backends, write changes only the in-memory copy, never the file. */
 struct dmp_kimage *dmp_kimage_from_backend(const struct dmp_kbackend_ops *ops, void *ctx);
 int  dmp_kimage_add_region(struct dmp_kimage *, uint64_t start, uint64_t end, unsigned flags);
 
