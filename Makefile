@@ -31,7 +31,7 @@ $(OUT)/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) $(MOD_CFLAGS_$(firstword $(subst /, ,$<))) -c $< -o $@
 
-include $(wildcard */module.mk)
+include $(wildcard */module.mk */*/module.mk)
 
 .PHONY: all unit unit-san deps xen lab demo test bench lab-shell clean
 
