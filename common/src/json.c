@@ -159,6 +159,16 @@ void dmp_json_bytes(struct dmp_json *j, const uint8_t *b, size_t n)
     fputc('"', j->out);
 }
 
+void dmp_json_raw(struct dmp_json *j, const char *s, size_t n)
+{
+    if (dmp_json_validate(s, n) != 0) {
+        dmp_json_null(j);
+        return;
+    }
+    prefix(j);
+    fwrite(s, 1, n, j->out);
+}
+
 int dmp_json_finish(struct dmp_json *j)
 {
     if (j->pretty)

@@ -64,6 +64,18 @@ static void test_json(void)
     free(mem);
 }
 
+static void test_validate(void)
+{
+    static const char *good[] = { "{}", "[]", "0", "-1.5e3", "\"a\\u00e9\"", " {\"a\":[1,true,null,{\"b\":\"c\"}]} ",
+                                  "{\"phase\":\"mmap\",\"ok\":true,\"ns\":123}" };
+    static const char *bad[] = { "", "{", "{\"a\"}", "[1,]", "01", "\"\\x\"", "tru", "{} {}", "[1 2]",
+                                 "\"unterminated", "{\"a\":1,}", "-", "1.", "[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[1]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]" };
+    for (size_t i = 0; i < sizeof good / sizeof *good; i++)
+        CHECK(dmp_json_validate(good[i], strlen(good[i])) == 0);
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)
+        CHECK(dmp_json_validate(bad[i], strlen(bad[i])) == -1);
+}
+
 static void test_atomic(void)
 {
     char dir[] = "/tmp/dmp-test-XXXXXX";
@@ -91,6 +103,7 @@ int main(void)
 {
     test_sizes();
     test_json();
+    test_validate();
     test_atomic();
     return DMP_TEST_SUMMARY("common");
 }

@@ -41,4 +41,11 @@ int dmp_json_finish(struct dmp_json *j);
 /* Convenience: "key": value pairs. */
 #define DMP_JSON_KV(j, k, fn, v) do { dmp_json_key((j), (k)); fn((j), (v)); } while (0)
 
+
+/* Syntax check of untrusted JSON text (from a guest console, a file): 0 if the whole buffer
+ * is exactly one JSON value (surrounding whitespace allowed), -1 otherwise. Depth-limited. */
+int dmp_json_validate(const char *s, size_t n);
+/* Emit pre-validated JSON text verbatim as a value; refuses (and emits null) if invalid. */
+void dmp_json_raw(struct dmp_json *j, const char *s, size_t n);
+
 #endif
