@@ -1,0 +1,19 @@
+# balloon: pure logic of the memory balancer (working-set estimators, balancing policy,
+# configuration, decision/metrics output). No Xen calls: toolstack/ plugs Xen into it.
+# Every src/*.c goes into the library; every tests/test_*.c is one unit-test binary.
+MOD_CFLAGS_balloon := -Iballoon/include
+BALLOON_A    := $(OUT)/libdmpballoon.a
+# COMMON_A is defined by common/module.mk, which is included after this file.
+BALLOON_LIBS := -lm
+
+$(BALLOON_A): $(call objs,balloon/src)
+	@mkdir -p $(dir $@)
+	$(AR) rcs $@ $^
+
+BALLOON_TESTS := $(patsubst balloon/tests/%.c,$(OUT)/tests/%,$(wildcard balloon/tests/test_*.c))
+$(BALLOON_TESTS): $(OUT)/tests/%: $(OUT)/balloon/tests/%.o $(BALLOON_A) $(OUT)/libdmpcommon.a
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(BALLOON_LIBS)
+
+LIBS_A     += $(BALLOON_A)
+UNIT_TESTS += $(BALLOON_TESTS)
