@@ -29,7 +29,7 @@ objs = $(patsubst %.c,$(OUT)/%.o,$(wildcard $(1)/*.c))
 
 $(OUT)/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) $(MOD_CFLAGS_$(firstword $(subst /, ,$<))) -c $< -o $@
+	$(CC) $(ALL_CFLAGS) $(MOD_CFLAGS_$(firstword $(subst /, ,$<))) $(EXTRA_CFLAGS) -c $< -o $@
 
 include $(wildcard */module.mk */*/module.mk)
 
@@ -68,4 +68,4 @@ test: deps
 clean:
 	rm -rf $(BUILD)
 
--include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
+-include $(shell find $(OUT) -name '*.d' -type f 2>/dev/null)

@@ -1,0 +1,100 @@
+#!/usr/bin/env bash
+# Boot the lab (our Xen + a busybox dom0 under QEMU TCG) and run one scenario in dom0.
+# Results land in $BUILD/lab/runs/<run>/ (result files, scenario.log, guest consoles,
+# serial.log with Xen and dom0 output). Exit status is the scenario's; 124 if the whole
+# boot timed out. On failure the tails of the relevant logs are printed.
+set -euo pipefail
+. "$(dirname "$0")/../../scripts/config.sh"
+
+usage() {
+    cat <<USAGE
+usage: tests/lab/run.sh [--scenario NAME] [--timeout SECS] [--mem MB] [--interactive] [--quiet]
+  --scenario NAME   tests/lab/scenarios/NAME.sh, run in dom0 (default: smoke)
+  --timeout SECS    bound on the whole run, boot included (default: 900)
+  --mem MB          memory of the emulated host (default: 2048; dom0 gets 768)
+  --interactive     boot to a dom0 shell on this terminal (Ctrl-a x quits QEMU)
+USAGE
+}
+
+scenario=smoke timeout=900 mem=2048 interactive=0 quiet=0
+while [ $# -gt 0 ]; do
+    case $1 in
+        --scenario) scenario=${2:?}; shift 2 ;;
+        --timeout) timeout=${2:?}; shift 2 ;;
+        --mem) mem=${2:?}; shift 2 ;;
+        --interactive) interactive=1; shift ;;
+        --quiet) quiet=1; shift ;;
+        -h|--help) usage; exit 0 ;;
+        *) echo "run.sh: unknown argument '$1'" >&2; usage >&2; exit 2 ;;
+    esac
+done
+[[ $timeout =~ ^[0-9]+$ ]] || die "--timeout must be a number of seconds, not '$timeout'"
+[[ $mem =~ ^[0-9]+$ ]] || die "--mem must be a number of MiB, not '$mem'"
+[ $interactive = 1 ] && scenario=shell
+[ $scenario = shell ] || [ -f "$TOP/tests/lab/scenarios/$scenario.sh" ] ||
+    die "no scenario '$scenario' (have: $(cd "$TOP/tests/lab/scenarios" && ls ./*.sh | sed 's|./||;s|\.sh||' | grep -v '^lib$' | tr '\n' ' '))"
+
+LAB="$BUILD/lab"
+KREL=$(guest_kernel_release)
+[ -f "$LAB/xen" ] && [ -f "$LAB/dom0.cpio.gz" ] || die "lab images missing: run 'make lab'"
+
+# Scenarios are read from the share at run time, so editing one needs no image rebuild.
+rm -rf "$LAB/scenarios"
+cp -r "$TOP/tests/lab/scenarios" "$LAB/scenarios"
+run="$(date +%Y%m%d-%H%M%S)-$scenario-$$"
+out="$LAB/runs/$run"
+mkdir -p "$out"
+ln -sfn "$run" "$LAB/runs/latest"
+
+qemu=(qemu-system-x86_64 -machine q35 -cpu EPYC-Rome,-monitor -m "$mem" -smp 2 -no-reboot
+      -kernel "$LAB/xen"
+      -append "console=com1 com1=115200 dom0_mem=768M,max:768M smep=0 smap=0 loglvl=all guest_loglvl=all"
+      -initrd "/boot/vmlinuz-$KREL console=hvc0 quiet dmp.scenario=$scenario dmp.run=$run,$LAB/dom0.cpio.gz"
+      -virtfs "local,path=$LAB,mount_tag=lab,security_model=none,id=lab")
+
+if [ $interactive = 1 ]; then
+    exec "${qemu[@]}" -nographic
+fi
+
+tails() {
+    local f
+    echo "---- tail of $out/serial.log (Xen + dom0 console) ----" >&2
+    tail -n 40 "$out/serial.log" >&2 2>/dev/null || true
+    if [ -f "$out/scenario.log" ]; then
+        echo "---- tail of $out/scenario.log ----" >&2
+        tail -n 40 "$out/scenario.log" >&2
+    fi
+    for f in "$out"/guests/*.log; do
+        [ -f "$f" ] || continue
+        echo "---- tail of $f ----" >&2
+        tail -n 15 "$f" >&2
+    done
+}
+
+[ $quiet = 1 ] || log "lab run $run: scenario '$scenario' (timeout ${timeout}s)"
+start=$(date +%s)
+set +e
+timeout -k 10 "$timeout" "${qemu[@]}" -display none -monitor none -serial "file:$out/serial.log" \
+    </dev/null >"$out/qemu.log" 2>&1
+qrc=$?
+set -e
+elapsed=$(( $(date +%s) - start ))
+if [ $qrc = 124 ] || [ $qrc = 137 ]; then
+    echo "lab: run $run timed out after ${timeout}s (scenario '$scenario')" >&2
+    tails
+    exit 124
+fi
+if [ ! -f "$out/exit-code" ]; then
+    echo "lab: run $run ended after ${elapsed}s without a scenario exit code (QEMU exit $qrc)" >&2
+    cat "$out/qemu.log" >&2
+    tails
+    exit 1
+fi
+rc=$(cat "$out/exit-code")
+if [ "$rc" != 0 ]; then
+    echo "lab: scenario '$scenario' failed with exit $rc after ${elapsed}s" >&2
+    tails
+else
+    [ $quiet = 1 ] || log "lab run $run: scenario '$scenario' passed in ${elapsed}s; results in $out"
+fi
+exit "$rc"

@@ -1,0 +1,31 @@
+# Helpers for scenarios (sourced in dom0). LAB_OUT is this run's result directory on the
+# host share, LAB_IMAGES holds the guest kernel and initramfs.
+
+# guest_config NAME TYPE HAP MEM_MB "prog,arg,arg" -> path of an xl config for that guest.
+# TYPE is pvh or pv; HAP is 1 (hardware paging) or 0 (shadow paging; ignored for pv).
+guest_config() {
+    local name=$1 type=$2 hap=$3 mem=$4 run=$5 cfg="$LAB_OUT/$1.cfg"
+    {
+        echo "name=\"$name\""
+        echo "type=\"$type\""
+        echo "memory=$mem"
+        echo "vcpus=1"
+        echo "kernel=\"$LAB_IMAGES/vmlinuz\""
+        echo "ramdisk=\"$LAB_IMAGES/guest.cpio.gz\""
+        echo "extra=\"console=hvc0 quiet dmp.run=$run\""
+        [ "$type" = pv ] || echo "hap=$hap"
+        # TCG has no NRIP-save: without this the guest loops on RDTSCP emulation.
+        echo "tsc_mode=\"native\""
+        echo "on_poweroff=\"destroy\""
+        echo "on_crash=\"destroy\""
+    } > "$cfg"
+    echo "$cfg"
+}
+
+# run_guest NAME CONFIG TIMEOUT [agent options] -> $LAB_OUT/NAME.json; returns the agent's status.
+run_guest() {
+    local name=$1 cfg=$2 t=$3
+    shift 3
+    echo "== guest $name ($(grep -E '^(type|hap)=' "$cfg" | tr '\n' ' '))"
+    lab-guest --name "$name" --config "$cfg" --timeout "$t" --out "$LAB_OUT/$name.json" "$@"
+}
