@@ -1,0 +1,512 @@
+/* Unicorn differential harness; the method is described in equiv.h and docs/DMP.md. */
+#include "dmp/equiv.h"
+
+#include <capstone/capstone.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unicorn/unicorn.h>
+
+#include "dmp/decode.h"
+#include "dmp/stub.h"
+
+#define PAGE 4096ull
+#define RECORDER_VA 0xffffffffff000000ull   /* a page holding `ret`; hv slot points here */
+#define STACK_TOP 0xffffc90000010000ull
+#define STACK_LO (STACK_TOP - 0x10000ull)
+#define DATA_BASE 0xffff888000000000ull
+#define MAX_PAGES 512
+#define MAX_EVENTS 256
+
+enum ev_type { EV_WRITE = 1, EV_TRAP = 2 };
+
+struct event {
+    uint8_t type, size;
+    uint64_t addr, val, aux;
+};
+
+struct run {
+    struct event ev[MAX_EVENTS];
+    unsigned nev;
+    bool overflow;
+    bool done;
+    bool bad;                 /* fault / unsupported: recorded in why */
+    char why[160];
+    uint64_t regs[17];        /* 16 GPRs + rip */
+    uint64_t rflags;
+    uint64_t undef_flags;     /* flags left undefined by an executed instruction */
+};
+
+struct dmp_equiv {
+    const struct dmp_codeview *cv;
+    const uint8_t *stub;
+    uint64_t stub_base;
+    size_t stub_len;
+    uint64_t hv_slot_va;
+    uc_engine *uc;
+    struct dmp_decoder *dec;
+    /* per run */
+    const struct dmp_plan *plan;
+    bool patched;
+    uint64_t state_seed;
+    unsigned npages;
+    struct run *cur;
+    unsigned insns;
+};
+
+static const int gpr_ids[16] = {
+    UC_X86_REG_RAX, UC_X86_REG_RCX, UC_X86_REG_RDX, UC_X86_REG_RBX, UC_X86_REG_RSP,
+    UC_X86_REG_RBP, UC_X86_REG_RSI, UC_X86_REG_RDI, UC_X86_REG_R8,  UC_X86_REG_R9,
+    UC_X86_REG_R10, UC_X86_REG_R11, UC_X86_REG_R12, UC_X86_REG_R13, UC_X86_REG_R14,
+    UC_X86_REG_R15};
+static const char *const gpr_names[17] = {"rax", "rcx", "rdx", "rbx", "rsp", "rbp",
+                                          "rsi", "rdi", "r8",  "r9",  "r10", "r11",
+                                          "r12", "r13", "r14", "r15", "rip"};
+
+static uint64_t splitmix(uint64_t *s)
+{
+    uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+}
+
+static bool canonical(uint64_t a)
+{
+    uint64_t top = a >> 47;
+    return top == 0 || top == 0x1ffff;
+}
+
+/* Fill one page the same way in both runs. */
+static void page_content(struct dmp_equiv *h, uint64_t pg, uint8_t *buf)
+{
+    uint64_t s = h->state_seed ^ (pg * 0x2545f4914f6cdd1dull);
+    for (size_t i = 0; i < PAGE; i += 8) {
+        uint64_t r = splitmix(&s);
+        memcpy(buf + i, &r, 8);
+    }
+    if (pg == RECORDER_VA) {
+        buf[0] = 0xc3;
+        return;
+    }
+    const struct dmp_codeview *cv = h->cv;
+    for (uint64_t i = 0; i < PAGE; i++) {
+        uint64_t va = pg + i;
+        if (va >= cv->text_start && va < cv->text_end)
+            buf[i] = cv->text[va - cv->text_start];
+        else if (h->patched && va >= h->stub_base && va < h->stub_base + h->stub_len)
+            buf[i] = h->stub[va - h->stub_base];
+        if (h->patched && va >= h->plan->site && va < h->plan->site + h->plan->len)
+            buf[i] = h->plan->new_bytes[va - h->plan->site];
+    }
+    if (h->patched && h->hv_slot_va >= pg && h->hv_slot_va + 8 <= pg + PAGE) {
+        uint64_t rec = RECORDER_VA;
+        memcpy(buf + (h->hv_slot_va - pg), &rec, 8);
+    }
+    bool in_text = pg + PAGE > cv->text_start && pg < cv->text_end;
+    bool in_stub = pg + PAGE > h->stub_base && pg < h->stub_base + h->stub_len;
+    if (!in_text && !in_stub && pg >= 0xffffffff80000000ull && pg < RECORDER_VA && cv->read) {
+        uint8_t img[PAGE];
+        if (cv->read(cv->ctx, pg, img, PAGE) == 0)
+            memcpy(buf, img, PAGE);   /* kernel data, e.g. the pv_ops table */
+    }
+}
+
+static bool map_page(struct dmp_equiv *h, uint64_t addr)
+{
+    uint64_t pg = addr & ~(PAGE - 1);
+    if (!canonical(addr) || h->npages >= MAX_PAGES)
+        return false;
+    static _Thread_local uint8_t buf[PAGE];
+    page_content(h, pg, buf);
+    if (uc_mem_map(h->uc, pg, PAGE, UC_PROT_ALL) != UC_ERR_OK)
+        return false;
+    if (uc_mem_write(h->uc, pg, buf, PAGE) != UC_ERR_OK)
+        return false;
+    h->npages++;
+    return true;
+}
+
+static bool hook_unmapped(uc_engine *uc, uc_mem_type type, uint64_t addr, int size,
+                          int64_t value, void *ud)
+{
+    struct dmp_equiv *h = ud;
+    if (!map_page(h, addr))
+        return false;
+    if (((addr + (uint64_t)size - 1) & ~(PAGE - 1)) != (addr & ~(PAGE - 1)))
+        return map_page(h, addr + (uint64_t)size - 1);
+    return true;
+}
+
+static void log_event(struct run *r, uint8_t type, uint64_t addr, uint8_t size, uint64_t val,
+                      uint64_t aux)
+{
+    if (r->nev == MAX_EVENTS) {
+        r->overflow = true;
+        return;
+    }
+    r->ev[r->nev++] = (struct event){type, size, addr, val, aux};
+}
+
+static uint64_t size_mask(unsigned size)
+{
+    return size >= 8 ? ~0ull : ((1ull << (8 * size)) - 1);
+}
+
+/* A write that stores the bytes already present changes nothing and is not compared. */
+static void log_write(struct dmp_equiv *h, uint64_t addr, unsigned size, uint64_t val)
+{
+    uint64_t cur = 0;
+    if (size > 8)
+        size = 8;
+    if (uc_mem_read(h->uc, addr, &cur, size) == UC_ERR_OK && ((cur ^ val) & size_mask(size)) == 0)
+        return;
+    log_event(h->cur, EV_WRITE, addr, (uint8_t)size, val & size_mask(size), 0);
+}
+
+static void hook_write(uc_engine *uc, uc_mem_type type, uint64_t addr, int size, int64_t value,
+                       void *ud)
+{
+    log_write(ud, addr, (unsigned)size, (uint64_t)value);
+}
+
+static uint64_t reg(uc_engine *uc, int id)
+{
+    uint64_t v = 0;
+    uc_reg_read(uc, id, &v);
+    return v;
+}
+
+static int uc_reg_of(unsigned cs_reg)
+{
+    static const unsigned map[16] = {
+        X86_REG_RAX, X86_REG_RCX, X86_REG_RDX, X86_REG_RBX, X86_REG_RSP, X86_REG_RBP,
+        X86_REG_RSI, X86_REG_RDI, X86_REG_R8, X86_REG_R9, X86_REG_R10, X86_REG_R11,
+        X86_REG_R12, X86_REG_R13, X86_REG_R14, X86_REG_R15};
+    for (int i = 0; i < 16; i++)
+        if (map[i] == cs_reg)
+            return gpr_ids[i];
+    return -1;
+}
+
+static bool eff_addr(struct dmp_equiv *h, const struct dmp_insn *in, uint64_t *ea)
+{
+    if (in->rip_rel) {
+        *ea = in->rip_addr;
+        return true;
+    }
+    uint64_t a = (uint64_t)in->mem.disp;
+    if (in->mem.base) {
+        int r = uc_reg_of(in->mem.base);
+        if (r < 0)
+            return false;
+        a += reg(h->uc, r);
+    }
+    if (in->mem.index) {
+        int r = uc_reg_of(in->mem.index);
+        if (r < 0)
+            return false;
+        a += reg(h->uc, r) * (uint64_t)in->mem.scale;
+    }
+    *ea = a;
+    return true;
+}
+
+/* The hv_update recorder: apply the update as the hypervisor would, log it, then clobber
+ * every register a C implementation may clobber. */
+static void recorder(struct dmp_equiv *h)
+{
+    uc_engine *uc = h->uc;
+    uint64_t arg = reg(uc, UC_X86_REG_RDI), old = reg(uc, UC_X86_REG_RSI),
+             nv = reg(uc, UC_X86_REG_RDX), op = reg(uc, UC_X86_REG_RCX);
+    unsigned kind = DMP_HV_OP_KIND(op), size = DMP_HV_OP_SIZE(op);
+    if (kind == DMP_HV_STORE && size >= 1 && size <= 8) {
+        uint64_t cur = 0;
+        if (uc_mem_read(uc, arg, &cur, size) != UC_ERR_OK &&
+            (!map_page(h, arg) || !map_page(h, arg + size - 1) ||
+             uc_mem_read(uc, arg, &cur, size) != UC_ERR_OK)) {
+            h->cur->bad = true;
+            snprintf(h->cur->why, sizeof(h->cur->why), "recorder: unmappable ptep 0x%llx",
+                     (unsigned long long)arg);
+            uc_emu_stop(uc);
+            return;
+        }
+        log_write(h, arg, size, nv);
+        uc_mem_write(uc, arg, &nv, size);
+        (void)old;
+    } else if (kind == DMP_HV_CR3 || kind == DMP_HV_INVLPG) {
+        log_event(h->cur, EV_TRAP, arg, 0, kind, 0);
+    } else if (kind == DMP_HV_INVPCID) {
+        log_event(h->cur, EV_TRAP, arg, 0, kind, old);
+    } else {
+        h->cur->bad = true;
+        snprintf(h->cur->why, sizeof(h->cur->why), "recorder: bad op 0x%llx",
+                 (unsigned long long)op);
+        uc_emu_stop(uc);
+        return;
+    }
+    static const int clob[] = {UC_X86_REG_RCX, UC_X86_REG_RDX, UC_X86_REG_RSI, UC_X86_REG_RDI,
+                               UC_X86_REG_R8,  UC_X86_REG_R9,  UC_X86_REG_R10, UC_X86_REG_R11};
+    for (size_t i = 0; i < sizeof(clob) / sizeof(clob[0]); i++) {
+        uint64_t junk = 0xdead000000000000ull | (i << 8);
+        uc_reg_write(uc, clob[i], &junk);
+    }
+    uint64_t zero = 0, fl = 0x2 | 0x8d5;
+    uc_reg_write(uc, UC_X86_REG_RAX, &zero);
+    uc_reg_write(uc, UC_X86_REG_EFLAGS, &fl);
+}
+
+static void hook_code(uc_engine *uc, uint64_t addr, uint32_t size, void *ud)
+{
+    struct dmp_equiv *h = ud;
+    const struct dmp_plan *pl = h->plan;
+    if (++h->insns > 1000000)
+        return;
+    for (unsigned i = 0; i < pl->nexits; i++)
+        if (addr == pl->exits[i]) {
+            h->cur->done = true;
+            uc_emu_stop(uc);
+            return;
+        }
+    if (addr == RECORDER_VA) {
+        recorder(h);
+        return;
+    }
+    uint8_t b[16];
+    if (uc_mem_read(uc, addr, b, sizeof(b)) != UC_ERR_OK)
+        return;
+    struct dmp_insn in;
+    dmp_decode(h->dec, b, sizeof(b), addr, &in);
+    for (uint64_t f = X86_EFLAGS_UNDEFINED_OF; f <= X86_EFLAGS_UNDEFINED_CF; f <<= 1)
+        if (in.eflags & f)
+            h->cur->undef_flags |= f;
+    unsigned kind = dmp_trap_kind(&in);
+    if (kind == DMP_HV_CR3 || kind == DMP_HV_INVLPG || kind == DMP_HV_INVPCID) {
+        uint64_t arg = 0, aux = 0;
+        if (kind == DMP_HV_CR3) {
+            int r = uc_reg_of(in.regs[1]);
+            arg = r >= 0 ? reg(uc, r) : 0;
+        } else {
+            eff_addr(h, &in, &arg);
+            if (kind == DMP_HV_INVPCID) {
+                int r = uc_reg_of(in.regs[0]);
+                aux = r >= 0 ? reg(uc, r) : 0;
+            }
+        }
+        log_event(h->cur, EV_TRAP, arg, 0, kind, aux);
+        uint64_t next = addr + in.len;   /* privileged: modelled by its event, then skipped */
+        uc_reg_write(uc, UC_X86_REG_RIP, &next);
+    }
+}
+
+int dmp_equiv_new(const struct dmp_codeview *cv, const uint8_t *stub_area, uint64_t stub_base,
+                  size_t stub_len, uint64_t hv_slot_va, struct dmp_equiv **out)
+{
+    struct dmp_equiv *h = calloc(1, sizeof(*h));
+    if (!h)
+        return -ENOMEM;
+    h->cv = cv;
+    h->stub = stub_area;
+    h->stub_base = stub_base;
+    h->stub_len = stub_len;
+    h->hv_slot_va = hv_slot_va;
+    int rc = dmp_decoder_open(&h->dec);
+    if (rc) {
+        free(h);
+        return rc;
+    }
+    if (uc_open(UC_ARCH_X86, UC_MODE_64, &h->uc) != UC_ERR_OK) {
+        dmp_decoder_close(h->dec);
+        free(h);
+        return -EINVAL;
+    }
+    uc_hook hh;
+    if (uc_hook_add(h->uc, &hh, UC_HOOK_MEM_UNMAPPED, (void *)hook_unmapped, h, 1, 0) ||
+        uc_hook_add(h->uc, &hh, UC_HOOK_MEM_WRITE, (void *)hook_write, h, 1, 0) ||
+        uc_hook_add(h->uc, &hh, UC_HOOK_CODE, (void *)hook_code, h, 1, 0)) {
+        dmp_equiv_free(h);
+        return -EINVAL;
+    }
+    *out = h;
+    return 0;
+}
+
+void dmp_equiv_free(struct dmp_equiv *h)
+{
+    if (!h)
+        return;
+    if (h->uc)
+        uc_close(h->uc);
+    dmp_decoder_close(h->dec);
+    free(h);
+}
+
+static void unmap_all(struct dmp_equiv *h)
+{
+    uc_mem_region *regs = NULL;
+    uint32_t n = 0;
+    if (uc_mem_regions(h->uc, &regs, &n) == UC_ERR_OK) {
+        for (uint32_t i = 0; i < n; i++)
+            uc_mem_unmap(h->uc, regs[i].begin, regs[i].end - regs[i].begin + 1);
+        uc_free(regs);
+    }
+    h->npages = 0;
+}
+
+static void one_run(struct dmp_equiv *h, bool patched, const uint64_t init[16], uint64_t rflags,
+                    unsigned max_insns, struct run *r)
+{
+    memset(r, 0, sizeof(*r));
+    h->patched = patched;
+    h->cur = r;
+    h->insns = 0;
+    unmap_all(h);
+    for (int i = 0; i < 16; i++)
+        uc_reg_write(h->uc, gpr_ids[i], &init[i]);
+    uc_reg_write(h->uc, UC_X86_REG_EFLAGS, &rflags);
+    uc_err e = uc_emu_start(h->uc, h->plan->site, 0, 0, max_insns);
+    for (int i = 0; i < 16; i++)
+        r->regs[i] = reg(h->uc, gpr_ids[i]);
+    r->regs[16] = reg(h->uc, UC_X86_REG_RIP);
+    r->rflags = reg(h->uc, UC_X86_REG_EFLAGS);
+    if (!r->bad && e != UC_ERR_OK) {
+        r->bad = true;
+        snprintf(r->why, sizeof(r->why), "%s at rip 0x%llx", uc_strerror(e),
+                 (unsigned long long)r->regs[16]);
+    } else if (!r->bad && !r->done) {
+        r->bad = true;
+        snprintf(r->why, sizeof(r->why), "did not reach an exit within %u instructions",
+                 max_insns);
+    } else if (r->overflow) {
+        r->bad = true;
+        snprintf(r->why, sizeof(r->why), "too many memory events");
+    }
+}
+
+/* Drop writes to the dead stack below the final %rsp (scratch frames, return addresses). */
+static void drop_dead_stack(struct run *r)
+{
+    uint64_t rsp = r->regs[4];
+    unsigned k = 0;
+    for (unsigned i = 0; i < r->nev; i++) {
+        const struct event *e = &r->ev[i];
+        if (e->type == EV_WRITE && e->addr >= STACK_LO && e->addr + e->size <= rsp)
+            continue;
+        r->ev[k++] = *e;
+    }
+    r->nev = k;
+}
+
+static uint64_t flag_mask(uint64_t undef)
+{
+    uint64_t m = 0x1 | 0x4 | 0x10 | 0x40 | 0x80 | 0x400 | 0x800;   /* CF PF AF ZF SF DF OF */
+    if (undef & X86_EFLAGS_UNDEFINED_CF) m &= ~0x1ull;
+    if (undef & X86_EFLAGS_UNDEFINED_PF) m &= ~0x4ull;
+    if (undef & X86_EFLAGS_UNDEFINED_AF) m &= ~0x10ull;
+    if (undef & X86_EFLAGS_UNDEFINED_ZF) m &= ~0x40ull;
+    if (undef & X86_EFLAGS_UNDEFINED_SF) m &= ~0x80ull;
+    if (undef & X86_EFLAGS_UNDEFINED_OF) m &= ~0x800ull;
+    return m;
+}
+
+static bool compare(const struct run *a, const struct run *b, char *why, size_t wl)
+{
+    for (int i = 0; i < 17; i++)
+        if (a->regs[i] != b->regs[i]) {
+            snprintf(why, wl, "%s differs: original 0x%llx patched 0x%llx", gpr_names[i],
+                     (unsigned long long)a->regs[i], (unsigned long long)b->regs[i]);
+            return false;
+        }
+    uint64_t m = flag_mask(a->undef_flags);
+    if ((a->rflags ^ b->rflags) & m) {
+        snprintf(why, wl, "rflags differ: original 0x%llx patched 0x%llx (mask 0x%llx)",
+                 (unsigned long long)a->rflags, (unsigned long long)b->rflags,
+                 (unsigned long long)m);
+        return false;
+    }
+    if (a->nev != b->nev) {
+        snprintf(why, wl, "%u memory/trap events in original, %u in patched", a->nev, b->nev);
+        return false;
+    }
+    for (unsigned i = 0; i < a->nev; i++)
+        if (memcmp(&a->ev[i], &b->ev[i], sizeof(a->ev[i])) != 0) {
+            snprintf(why, wl, "event %u differs: original %s 0x%llx=0x%llx, patched %s "
+                     "0x%llx=0x%llx", i, a->ev[i].type == EV_WRITE ? "write" : "trap",
+                     (unsigned long long)a->ev[i].addr, (unsigned long long)a->ev[i].val,
+                     b->ev[i].type == EV_WRITE ? "write" : "trap",
+                     (unsigned long long)b->ev[i].addr, (unsigned long long)b->ev[i].val);
+            return false;
+        }
+    return true;
+}
+
+int dmp_equiv_check(struct dmp_equiv *h, const struct dmp_plan *plan,
+                    const struct dmp_equiv_opts *opts, struct dmp_equiv_result *res)
+{
+    unsigned states = opts && opts->states ? opts->states : 200;
+    uint64_t seed = opts && opts->seed ? opts->seed : 1;
+    unsigned max_insns = opts && opts->max_insns ? opts->max_insns : 20000;
+    memset(res, 0, sizeof(*res));
+    if (plan->tactic != DMP_TACTIC_RETARGET && plan->tactic != DMP_TACTIC_TRAMPOLINE) {
+        snprintf(res->why, sizeof(res->why), "plan was refused; nothing to check");
+        return 0;
+    }
+    struct run *a = malloc(sizeof(*a)), *b = malloc(sizeof(*b));
+    if (!a || !b) {
+        free(a);
+        free(b);
+        return -ENOMEM;
+    }
+    h->plan = plan;
+    uint64_t ps = seed ^ (plan->site * 0x9e3779b97f4a7c15ull);
+    unsigned attempts = 0;
+    res->pass = true;
+    while (res->runs < states && attempts < states * 4) {
+        attempts++;
+        uint64_t s = splitmix(&ps);
+        h->state_seed = s;
+        uint64_t init[16];
+        for (int i = 0; i < 16; i++) {
+            uint64_t r = splitmix(&s);
+            if (r % 8 < 5)   /* mostly pointers, so memory operands land in mapped memory */
+                init[i] = DATA_BASE + (splitmix(&s) % 256) * PAGE + (splitmix(&s) % 512) * 8;
+            else if (r % 8 == 5)
+                init[i] = splitmix(&s) % 64;
+            else
+                init[i] = splitmix(&s);
+        }
+        init[4] = STACK_TOP - 0x1000 - (splitmix(&s) % 64) * 8;
+        uint64_t rflags = 0x2 | (splitmix(&s) & 0x8d5);   /* arithmetic flags; DF=0 */
+        one_run(h, false, init, rflags, max_insns, a);
+        if (a->bad) {
+            res->skipped++;
+            continue;
+        }
+        one_run(h, true, init, rflags, max_insns, b);
+        res->runs++;
+        if (b->bad) {
+            res->pass = false;
+            snprintf(res->why, sizeof(res->why), "state %u: original ran, patched failed: %s",
+                     attempts, b->why);
+            break;
+        }
+        drop_dead_stack(a);
+        drop_dead_stack(b);
+        char why[200];
+        if (!compare(a, b, why, sizeof(why))) {
+            res->pass = false;
+            snprintf(res->why, sizeof(res->why), "state %u: %s", attempts, why);
+            break;
+        }
+    }
+    if (res->pass && res->runs < states) {
+        res->pass = false;
+        snprintf(res->why, sizeof(res->why),
+                 "inconclusive: only %u of %u states ran in the original (last: %s)",
+                 res->runs, states, a->why);
+    }
+    free(a);
+    free(b);
+    return 0;
+}
