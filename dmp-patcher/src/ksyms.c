@@ -169,13 +169,22 @@ const struct dmp_ksym *dmp_ksyms_by_addr(const struct dmp_ksyms *s, uint64_t add
     return &s->syms[first];
 }
 
+static bool is_absolute(char t)
+{
+    return t == 'A' || t == 'a';
+}
+
 void dmp_ksyms_set_slide(struct dmp_ksyms *s, int64_t slide)
 {
     if (!s)
         return;
-    /* Unsigned arithmetic: a slide is a wrap-around offset in the 64-bit address space. */
+    /* Absolute symbols (type 'A'/'a': x86-64 per-CPU offsets) do not move with KASLR.
+     * Unsigned arithmetic: a slide is a wrap-around offset in the 64-bit address space. The
+     * order by address is kept as long as the slide keeps the kernel in the upper half (any
+     * real KASLR slide does), so the table is not re-sorted and pointers stay valid. */
     for (size_t i = 0; i < s->n; i++)
-        s->syms[i].addr = s->linked[i] + (uint64_t)slide;
+        s->syms[i].addr = is_absolute(s->syms[i].type) ? s->linked[i]
+                                                       : s->linked[i] + (uint64_t)slide;
     s->slide = slide;
 }
 

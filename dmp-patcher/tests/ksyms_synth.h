@@ -102,9 +102,14 @@ static inline void synth_token(unsigned i, char out[3])
 
 static inline size_t synth_align8(size_t x) { return (x + 7) & ~(size_t)7; }
 
-/* kallsyms tables for syms (sorted by address) placed at va `base` (8-aligned), 6.1 layout. */
+/* Where each table landed (byte offsets; in the blob, or in the ELF file for synth_kernel). */
+struct synth_layout {
+    size_t offsets, relative_base, num_syms, names, markers, token_table, token_index;
+};
+
+/* kallsyms tables for syms (sorted by address) placed at an 8-aligned va, 6.1 layout. */
 static inline uint8_t *synth_kallsyms(const struct synth_sym *syms, size_t n, uint64_t relative_base,
-                               size_t *outlen)
+                                      size_t *outlen, struct synth_layout *lay)
 {
     size_t cap = 64 + 8 * n + 600 * n + 4 * (n / 256 + 1) + 2048;
     uint8_t *b = calloc(1, cap);
@@ -116,12 +121,16 @@ static inline uint8_t *synth_kallsyms(const struct synth_sym *syms, size_t n, ui
                                      : (int64_t)relative_base - 1 - (int64_t)syms[i].addr;
         synth_put32(b + p + 4 * i, (uint32_t)(int32_t)off);
     }
+    lay->offsets = 0;
     p = synth_align8(p + 4 * n);
+    lay->relative_base = p;
     synth_put64(b + p, relative_base);
     p += 8;
+    lay->num_syms = p;
     synth_put32(b + p, (uint32_t)n);
     p = synth_align8(p + 4);
     size_t names = p;
+    lay->names = p;
     uint32_t *marks = calloc(n / 256 + 1, sizeof(*marks));
     if (!marks) {
         free(b);
@@ -142,11 +151,13 @@ static inline uint8_t *synth_kallsyms(const struct synth_sym *syms, size_t n, ui
             b[p++] = (uint8_t)*c;
     }
     p = synth_align8(p);
+    lay->markers = p;
     for (size_t k = 0; k < (n + 255) / 256; k++)
         synth_put32(b + p + 4 * k, marks[k]);
     free(marks);
     p = synth_align8(p + 4 * ((n + 255) / 256));
     size_t tt = p;
+    lay->token_table = p;
     uint16_t idx[256];
     for (unsigned i = 0; i < 256; i++) {
         char tok[3];
@@ -156,6 +167,7 @@ static inline uint8_t *synth_kallsyms(const struct synth_sym *syms, size_t n, ui
         p += strlen(tok) + 1;
     }
     p = synth_align8(p);
+    lay->token_index = p;
     for (unsigned i = 0; i < 256; i++)
         synth_put16(b + p + 2 * i, idx[i]);
     p += 512;
@@ -172,7 +184,7 @@ static inline uint8_t *synth_kallsyms(const struct synth_sym *syms, size_t n, ui
  * 200 chars long, to exercise the 2-byte length encoding), two per-CPU symbols, _stext/_etext,
  * and the kallsyms tables in rodata. names must hold SYNTH_NSYMS + 4 entries of 256 chars. */
 static inline uint8_t *synth_kernel(struct synth_sym *syms, char (*names)[256], size_t *nsyms,
-                             size_t *outlen)
+                                    size_t *outlen, struct synth_layout *lay)
 {
     size_t n = 0;
     syms[n++] = (struct synth_sym){ "fixed_percpu_data", 'A', 0, 1 };
@@ -197,7 +209,7 @@ static inline uint8_t *synth_kernel(struct synth_sym *syms, char (*names)[256], 
         text[16 * i + 1] = 0xc3;   /* ret */
     }
     size_t klen;
-    uint8_t *ks = synth_kallsyms(syms, n, SYNTH_TEXT_VA, &klen);
+    uint8_t *ks = synth_kallsyms(syms, n, SYNTH_TEXT_VA, &klen, lay);
     if (!ks)
         return NULL;
     /* Some unrelated rodata first, so the tables are not at the start of the segment. */
@@ -217,6 +229,15 @@ static inline uint8_t *synth_kernel(struct synth_sym *syms, char (*names)[256], 
     };
     uint8_t *elf = synth_elf(segs, 2, outlen);
     free(ro);
+    /* synth_elf puts segment data at 4 KiB aligned file offsets starting at 4096. */
+    size_t blob = 4096 + ((sizeof(text) + 4095) & ~(size_t)4095) + 4096;
+    lay->offsets += blob;
+    lay->relative_base += blob;
+    lay->num_syms += blob;
+    lay->names += blob;
+    lay->markers += blob;
+    lay->token_table += blob;
+    lay->token_index += blob;
     return elf;
 }
 
