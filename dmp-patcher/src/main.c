@@ -1,0 +1,330 @@
+/* dmp-patcher: analyse a guest kernel's page-table-trapping code, plan rewrites, and prove
+ * them equivalent. Exit codes: 0 ok, 1 failure/refusal, 2 usage or bad input. */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "dmp/codeview.h"
+#include "dmp/equiv.h"
+#include "dmp/journal.h"
+#include "dmp/json.h"
+#include "dmp/plan.h"
+#include "dmp/report.h"
+#include "dmp/util.h"
+
+struct cli {
+    bool json, quiet;
+    const char *hot;
+    uint64_t stub_base;
+    unsigned states;
+    uint64_t seed;
+};
+
+static void usage_top(FILE *o)
+{
+    fprintf(o,
+            "usage: dmp-patcher <command> [options] <kernel image>\n"
+            "commands:\n"
+            "  analyze   list page-table-writing sites, pv-op call sites, plans and refusals\n"
+            "  plan      plan rewrites for the hot addresses listed in --hot <file>\n"
+            "  verify    run the Unicorn equivalence harness over every plan\n"
+            "Run 'dmp-patcher <command> --help' for the options of a command.\n"
+            "Exit codes: 0 ok, 1 failure or refusal, 2 usage or bad input.\n");
+}
+
+static void usage_cmd(const char *cmd, FILE *o)
+{
+    if (strcmp(cmd, "analyze") == 0)
+        fprintf(o, "usage: dmp-patcher analyze [--json] [--summary] [--stub-base VA] <image>\n"
+                   "  Classify every instruction of the kernel text that writes a page table\n"
+                   "  or traps under shadow paging, list pv-op/direct call sites of the MMU\n"
+                   "  helpers, and plan a rewrite for each candidate.\n"
+                   "  --json        machine-readable report\n"
+                   "  --summary     counts only (human output)\n"
+                   "  --stub-base   stub area address (default: text start + 0x3f000000)\n");
+    else if (strcmp(cmd, "plan") == 0)
+        fprintf(o, "usage: dmp-patcher plan --hot <file> [--json] [--stub-base VA] <image>\n"
+                   "  <file>: one hex virtual address per line; '#' starts a comment.\n"
+                   "  Prints one plan per address (JSON, or the journal line form).\n"
+                   "  Exit 1 when any address was refused.\n");
+    else
+        fprintf(o, "usage: dmp-patcher verify [--json] [--states N] [--seed N] <image>\n"
+                   "  Plan every candidate site, then run original and patched code from N\n"
+                   "  random states each (default 200) and compare. Exit 1 on any mismatch.\n");
+}
+
+struct kernel {
+    struct dmp_kimage *ki;
+    struct dmp_ksyms *ks;
+    struct dmp_codeview cv;
+};
+
+static int open_kernel(const char *path, struct kernel *k)
+{
+    char err[512] = "";
+    memset(k, 0, sizeof(*k));
+    if (dmp_kimage_open_file(path, &k->ki, err, sizeof(err)) != 0) {
+        fprintf(stderr, "dmp-patcher: %s: %s\n", path, err[0] ? err : "cannot open");
+        return 2;
+    }
+    if (dmp_ksyms_recover(k->ki, &k->ks, err, sizeof(err)) != 0) {
+        fprintf(stderr, "dmp-patcher: %s: no kallsyms (%s); using the int3-padding heuristic "
+                        "for function boundaries\n", path, err);
+        char err2[512] = "";
+        if (dmp_ksyms_heuristic(k->ki, &k->ks, err2, sizeof(err2)) != 0) {
+            fprintf(stderr, "dmp-patcher: %s: %s\n", path, err2);
+            dmp_kimage_close(k->ki);
+            return 2;
+        }
+    }
+    int rc = dmp_cv_from_kimage(&k->cv, k->ki, k->ks);
+    if (rc) {
+        fprintf(stderr, "dmp-patcher: %s: no kernel text (%s)\n", path, strerror(-rc));
+        dmp_ksyms_free(k->ks);
+        dmp_kimage_close(k->ki);
+        return 2;
+    }
+    return 0;
+}
+
+static void close_kernel(struct kernel *k)
+{
+    dmp_cv_release(&k->cv);
+    dmp_ksyms_free(k->ks);
+    dmp_kimage_close(k->ki);
+}
+
+/* Parse the hot-address file; bad lines are named with their number. */
+static int read_hot(const char *path, uint64_t **out, size_t *n)
+{
+    uint8_t *data;
+    size_t len;
+    if (dmp_read_file(path, &data, &len) != 0) {
+        fprintf(stderr, "dmp-patcher: %s: %s\n", path, strerror(errno));
+        return 2;
+    }
+    size_t cap = 16, cnt = 0;
+    uint64_t *v = malloc(cap * sizeof(*v));
+    int rc = v ? 0 : 2;
+    char *save = NULL, *text = (char *)data;
+    unsigned lineno = 0;
+    for (char *line = text; line && !rc; line = save) {
+        char *nl = strchr(line, '\n');
+        save = nl ? nl + 1 : NULL;
+        if (nl)
+            *nl = 0;
+        lineno++;
+        char *hash = strchr(line, '#');
+        if (hash)
+            *hash = 0;
+        char *s = line;
+        while (*s == ' ' || *s == '\t' || *s == '\r')
+            s++;
+        char *e = s + strlen(s);
+        while (e > s && (e[-1] == ' ' || e[-1] == '\t' || e[-1] == '\r'))
+            *--e = 0;
+        if (!*s)
+            continue;
+        char buf[32];
+        snprintf(buf, sizeof(buf), "%s%s", strncmp(s, "0x", 2) ? "0x" : "", s);
+        uint64_t va;
+        if (strlen(s) > 18 || dmp_parse_u64(buf, &va) != 0) {
+            fprintf(stderr, "dmp-patcher: %s:%u: not a hex address: '%s'\n", path, lineno, s);
+            rc = 2;
+            break;
+        }
+        if (cnt == cap) {
+            uint64_t *nv = realloc(v, (cap *= 2) * sizeof(*v));
+            if (!nv) {
+                rc = 2;
+                break;
+            }
+            v = nv;
+        }
+        v[cnt++] = va;
+    }
+    free(data);
+    if (rc) {
+        free(v);
+        return rc;
+    }
+    *out = v;
+    *n = cnt;
+    return 0;
+}
+
+static int cmd_analyze(struct kernel *k, const struct cli *c, bool verify)
+{
+    struct dmp_planner_opts po = {.stub_base = c->stub_base};
+    struct dmp_equiv_opts eo = {.states = c->states, .seed = c->seed};
+    struct dmp_analysis a;
+    int rc = dmp_analysis_run(&k->cv, &po, verify, &eo, &a);
+    if (rc) {
+        fprintf(stderr, "dmp-patcher: analysis failed: %s\n", strerror(-rc));
+        dmp_analysis_free(&a);
+        return 1;
+    }
+    if (c->json) {
+        struct dmp_json j;
+        dmp_json_init(&j, stdout, true);
+        dmp_analysis_json(&a, &j);
+        if (dmp_json_finish(&j) != 0)
+            rc = 1;
+        fputc('\n', stdout);
+    } else {
+        dmp_analysis_print(&a, stdout, !c->quiet && !verify);
+        if (verify)
+            for (size_t i = 0; i < a.nplans; i++)
+                if (a.plans[i].tactic != DMP_TACTIC_REFUSED && !a.equiv[i].pass)
+                    printf("FAIL %#llx %s: %s\n", (unsigned long long)a.plans[i].site,
+                           a.plans[i].func, a.equiv[i].why);
+    }
+    if (verify && a.equiv_fail)
+        rc = 1;
+    dmp_analysis_free(&a);
+    return rc;
+}
+
+static int cmd_plan(struct kernel *k, const struct cli *c)
+{
+    uint64_t *hot;
+    size_t n;
+    int rc = read_hot(c->hot, &hot, &n);
+    if (rc)
+        return rc;
+    struct dmp_planner_opts po = {.stub_base = c->stub_base};
+    struct dmp_planner *p;
+    if ((rc = dmp_planner_new(&k->cv, &po, &p)) != 0) {
+        fprintf(stderr, "dmp-patcher: planner: %s\n", strerror(-rc));
+        free(hot);
+        return 1;
+    }
+    struct dmp_json j;
+    if (c->json) {
+        dmp_json_init(&j, stdout, true);
+        dmp_json_obj_begin(&j);
+        dmp_json_key(&j, "plans");
+        dmp_json_arr_begin(&j);
+    }
+    unsigned refused = 0;
+    for (size_t i = 0; i < n; i++) {
+        struct dmp_plan pl;
+        int r = dmp_plan_site(p, hot[i], &pl);
+        if (r < 0) {
+            fprintf(stderr, "dmp-patcher: planning 0x%llx: %s\n", (unsigned long long)hot[i],
+                    strerror(-r));
+            rc = 1;
+            break;
+        }
+        refused += r == 1;
+        if (c->json) {
+            dmp_plan_json(&j, &pl);
+        } else {
+            char line[2048];
+            if (dmp_plan_format(&pl, line, sizeof(line)) == 0)
+                printf("%s\n", line);
+        }
+    }
+    uint64_t base;
+    size_t used;
+    const uint8_t *area = dmp_planner_stub_area(p, &base, &used);
+    if (c->json) {
+        dmp_json_arr_end(&j);
+        dmp_json_key(&j, "stub_area");
+        dmp_json_obj_begin(&j);
+        DMP_JSON_KV(&j, "base", dmp_json_hex, base);
+        DMP_JSON_KV(&j, "hv_slot", dmp_json_hex, dmp_planner_hv_slot_va(p));
+        dmp_json_key(&j, "bytes");
+        dmp_json_bytes(&j, area, used);
+        dmp_json_obj_end(&j);
+        DMP_JSON_KV(&j, "refused", dmp_json_u64, refused);
+        dmp_json_obj_end(&j);
+        if (dmp_json_finish(&j) != 0)
+            rc = 1;
+        fputc('\n', stdout);
+    } else {
+        printf("# %zu addresses, %u refused; stub area 0x%llx, %zu bytes\n", n, refused,
+               (unsigned long long)base, used);
+    }
+    dmp_planner_free(p);
+    free(hot);
+    if (!rc && refused)
+        rc = 1;
+    return rc;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
+        usage_top(argc < 2 ? stderr : stdout);
+        return argc < 2 ? 2 : 0;
+    }
+    const char *cmd = argv[1];
+    if (strcmp(cmd, "analyze") && strcmp(cmd, "plan") && strcmp(cmd, "verify")) {
+        fprintf(stderr, "dmp-patcher: unknown command '%s'\n", cmd);
+        usage_top(stderr);
+        return 2;
+    }
+    struct cli c = {.states = 0, .seed = 1};
+    static const struct option opts[] = {
+        {"help", no_argument, 0, 'h'},       {"json", no_argument, 0, 'j'},
+        {"summary", no_argument, 0, 'q'},    {"hot", required_argument, 0, 'H'},
+        {"stub-base", required_argument, 0, 'b'}, {"states", required_argument, 0, 's'},
+        {"seed", required_argument, 0, 'S'}, {0, 0, 0, 0}};
+    optind = 2;
+    int o;
+    while ((o = getopt_long(argc, argv, "hjqH:b:s:S:", opts, NULL)) != -1) {
+        uint64_t v;
+        switch (o) {
+        case 'h':
+            usage_cmd(cmd, stdout);
+            return 0;
+        case 'j': c.json = true; break;
+        case 'q': c.quiet = true; break;
+        case 'H': c.hot = optarg; break;
+        case 'b':
+            if (dmp_parse_u64(optarg, &c.stub_base) != 0) {
+                fprintf(stderr, "dmp-patcher: --stub-base: bad address '%s'\n", optarg);
+                return 2;
+            }
+            break;
+        case 's':
+            if (dmp_parse_u64(optarg, &v) != 0 || v == 0 || v > 100000) {
+                fprintf(stderr, "dmp-patcher: --states: need 1..100000, got '%s'\n", optarg);
+                return 2;
+            }
+            c.states = (unsigned)v;
+            break;
+        case 'S':
+            if (dmp_parse_u64(optarg, &c.seed) != 0) {
+                fprintf(stderr, "dmp-patcher: --seed: bad number '%s'\n", optarg);
+                return 2;
+            }
+            break;
+        default:
+            usage_cmd(cmd, stderr);
+            return 2;
+        }
+    }
+    if (optind != argc - 1) {
+        fprintf(stderr, "dmp-patcher %s: expected exactly one kernel image\n", cmd);
+        usage_cmd(cmd, stderr);
+        return 2;
+    }
+    if (strcmp(cmd, "plan") == 0 && !c.hot) {
+        fprintf(stderr, "dmp-patcher plan: --hot <file> is required\n");
+        return 2;
+    }
+    struct kernel k;
+    int rc = open_kernel(argv[optind], &k);
+    if (rc)
+        return rc;
+    if (strcmp(cmd, "plan") == 0)
+        rc = cmd_plan(&k, &c);
+    else
+        rc = cmd_analyze(&k, &c, strcmp(cmd, "verify") == 0);
+    close_kernel(&k);
+    return rc;
+}
