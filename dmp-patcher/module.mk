@@ -23,3 +23,24 @@ ifneq ($(wildcard dmp-patcher/src/main.c),)
 BINS += $(OUT)/bin/dmp-patcher
 endif
 UNIT_TESTS += $(PATCHER_TESTS)
+
+# ---- fuzz-kimage: libFuzzer target for the image parser + kallsyms recovery ----
+# Built with clang (libFuzzer + ASan + UBSan) straight from the sources, outside the gcc
+# library build. Run it with dmp-patcher/fuzz/run.sh <seconds>.
+FUZZ_CC ?= clang
+FUZZ_KIMAGE_SRCS := dmp-patcher/fuzz/fuzz_kimage.c common/src/util.c \
+	$(wildcard dmp-patcher/src/kimage*.c) $(wildcard dmp-patcher/src/ksyms*.c)
+FUZZ_KIMAGE_DEPS := $(FUZZ_KIMAGE_SRCS) $(wildcard dmp-patcher/src/kimage*.h dmp-patcher/src/ksyms*.h) \
+	dmp-patcher/include/dmp/kimage.h dmp-patcher/include/dmp/ksyms.h dmp-patcher/tests/ksyms_synth.h
+
+$(BUILD)/fuzz/fuzz_kimage: $(FUZZ_KIMAGE_DEPS)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(CSTD) -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
+		-Icommon/include -Idmp-patcher/include $(FUZZ_KIMAGE_SRCS) -o $@ -llzma -lzstd -lz
+
+$(BUILD)/fuzz/kimage_seeds: dmp-patcher/fuzz/kimage_seeds.c dmp-patcher/tests/ksyms_synth.h
+	@mkdir -p $(dir $@)
+	$(CC) $(CSTD) $(WARN) -O1 -g -Idmp-patcher/include $< -o $@ -llzma -lz
+
+.PHONY: fuzz-kimage
+fuzz-kimage: $(BUILD)/fuzz/fuzz_kimage $(BUILD)/fuzz/kimage_seeds

@@ -222,10 +222,11 @@ static int open_owned(uint8_t *buf, size_t len, size_t max_out, struct dmp_kimag
             if (k->regions[j].start == f->segs[i].va)
                 k->regions[j].data_end = f->segs[i].va + f->segs[i].filesz;
     }
-    /* Until symbols narrow it, "text" is the first executable segment. */
+    /* Until symbols narrow it, "text" is the file-backed part of the first executable
+     * segment (code is never in a zero-filled tail). */
     for (size_t i = 0; i < k->nregions; i++)
-        if (k->regions[i].flags & DMP_KREGION_X) {
-            r = dmp_kimage_set_text(k, k->regions[i].start, k->regions[i].end);
+        if ((k->regions[i].flags & DMP_KREGION_X) && k->regions[i].data_end > k->regions[i].start) {
+            r = dmp_kimage_set_text(k, k->regions[i].start, k->regions[i].data_end);
             if (r < 0) {
                 dmp_kimage_close(k);
                 return kimage_err(err, errlen, r, "cannot read kernel text segment");

@@ -83,7 +83,8 @@ size_t dmp_kimage_regions(const struct dmp_kimage *, struct dmp_kregion *out, si
 
 /* Contiguous kernel text (.text .. _etext) for analysis: start va, end va, pointer to bytes
  * valid until close (or until the next dmp_kimage_set_text). For the file backends this is the
- * linked (unslid) address. Until refined, it is the first executable region; symbol recovery
+ * linked (unslid) address. Until refined, it is the file-backed part of the first executable
+ * region (for a vmlinux: .text through .rodata, one PT_LOAD); symbol recovery
  * (dmp_ksyms_recover) narrows it to [_stext, _etext). -ENOENT if no text is known. */
 int  dmp_kimage_text(struct dmp_kimage *, uint64_t *start, uint64_t *end, const uint8_t **bytes);
 /* Set the text bounds explicitly (bytes are read through the backend and cached). */
