@@ -1,0 +1,669 @@
+#include "dmp/balloon_config.h"
+
+#include "dmp/util.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum ktype { K_SIZE, K_DURATION, K_PERCENT, K_WEIGHT, K_COUNT, K_ESTIMATOR, K_POLICY };
+enum kscope { S_DOMAIN, S_GLOBAL };  /* S_DOMAIN keys are also defaults in [global] */
+
+struct key {
+    const char *name;
+    enum ktype type;
+    enum kscope scope;
+    size_t off;             /* into struct dmp_guest_settings (S_DOMAIN) or the config */
+    uint64_t min, max;      /* accepted range (KiB, ms, % or count) */
+};
+
+#define GS(f) offsetof(struct dmp_guest_settings, f)
+#define CF(f) offsetof(struct dmp_balloon_config, f)
+#define PP(f) (offsetof(struct dmp_balloon_config, params) + offsetof(struct dmp_policy_params, f))
+#define BIG UINT64_MAX
+
+static const struct key keys[] = {
+    { "min", K_SIZE, S_DOMAIN, GS(min_kib), 0, BIG },
+    { "max", K_SIZE, S_DOMAIN, GS(max_kib), 0, BIG },
+    { "weight", K_WEIGHT, S_DOMAIN, GS(weight), 1, 10000 },
+    { "headroom", K_PERCENT, S_DOMAIN, GS(headroom_pct), 0, 1000 },
+    { "hysteresis", K_SIZE, S_DOMAIN, GS(hysteresis_kib), 0, BIG },
+    { "hysteresis-pct", K_PERCENT, S_DOMAIN, GS(hysteresis_pct), 0, 100 },
+    { "rate-limit", K_SIZE, S_DOMAIN, GS(rate_limit_kib), 0, BIG },
+    { "min-change-interval", K_DURATION, S_DOMAIN, GS(min_change_interval_ms), 0, BIG },
+    { "stuck-timeout", K_DURATION, S_DOMAIN, GS(stuck_timeout_ms), 1000, BIG },
+    { "estimator", K_ESTIMATOR, S_DOMAIN, GS(estimator), 0, 0 },
+    { "policy", K_POLICY, S_GLOBAL, PP(kind), 0, 0 },
+    { "budget", K_SIZE, S_GLOBAL, CF(budget_kib), 0, BIG },
+    { "reserve", K_SIZE, S_GLOBAL, CF(reserve_kib), 0, BIG },
+    { "interval", K_DURATION, S_GLOBAL, CF(interval_ms), 100, BIG },
+    { "granularity", K_SIZE, S_GLOBAL, PP(granularity_kib), 4, 1ULL << 30 },
+    { "min-floor", K_SIZE, S_GLOBAL, PP(min_floor_kib), 0, BIG },
+    { "safety-margin", K_SIZE, S_GLOBAL, PP(safety_margin_kib), 0, BIG },
+    { "stuck-progress", K_PERCENT, S_GLOBAL, PP(stuck_progress_pct), 1, 100 },
+    { "stuck-tolerance", K_SIZE, S_GLOBAL, PP(stuck_tolerance_kib), 0, BIG },
+    { "stuck-backoff", K_DURATION, S_GLOBAL, PP(stuck_backoff_ms), 1000, BIG },
+    { "stuck-backoff-max", K_DURATION, S_GLOBAL, PP(stuck_backoff_max_ms), 1000, BIG },
+    { "noballoon-after", K_COUNT, S_GLOBAL, PP(noballoon_after), 1, 1000 },
+    { "pressure-step", K_PERCENT, S_GLOBAL, PP(pressure_step_pct), 0, 100 },
+    { "sample-pages", K_COUNT, S_GLOBAL, CF(sample_pages), 1, 1000000 },
+    { "mrc-target", K_PERCENT, S_GLOBAL, CF(mrc_target_pct), 1, 99 },
+};
+#define NKEYS (sizeof(keys) / sizeof(keys[0]))
+_Static_assert(NKEYS <= DMP_CFG_MAX_KEYS, "raise DMP_CFG_MAX_KEYS");
+
+enum { KEY_MIN = 0, KEY_MAX = 1 };
+
+void dmp_balloon_config_init(struct dmp_balloon_config *c)
+{
+    memset(c, 0, sizeof(*c));
+    c->reserve_kib = 256 * 1024;
+    c->interval_ms = 5000;
+    c->sample_pages = 1000;
+    c->mrc_target_pct = 5;
+    dmp_policy_params_default(&c->params);
+    dmp_guest_settings_default(&c->defaults);
+}
+
+void dmp_balloon_config_free(struct dmp_balloon_config *c)
+{
+    free(c->domains);
+    c->domains = NULL;
+    c->n_domains = c->cap_domains = 0;
+}
+
+const char *dmp_cfg_fmt_kib(uint64_t kib, char *buf, size_t len)
+{
+    if (kib && kib % (1ULL << 30) == 0)
+        snprintf(buf, len, "%" PRIu64 "t", kib >> 30);
+    else if (kib && kib % (1ULL << 20) == 0)
+        snprintf(buf, len, "%" PRIu64 "g", kib >> 20);
+    else if (kib && kib % 1024 == 0)
+        snprintf(buf, len, "%" PRIu64 "m", kib >> 10);
+    else
+        snprintf(buf, len, "%" PRIu64 "k", kib);
+    return buf;
+}
+
+const char *dmp_cfg_fmt_ms(uint64_t ms, char *buf, size_t len)
+{
+    if (ms && ms % 1000 == 0)
+        snprintf(buf, len, "%" PRIu64 "s", ms / 1000);
+    else
+        snprintf(buf, len, "%" PRIu64 "ms", ms);
+    return buf;
+}
+
+static void fail(char *err, size_t errlen, const char *where, const char *fmt, ...)
+{
+    va_list ap;
+    int n = snprintf(err, errlen, "%s: ", where);
+    if (n < 0 || (size_t)n >= errlen)
+        return;
+    va_start(ap, fmt);
+    vsnprintf(err + n, errlen - (size_t)n, fmt, ap);
+    va_end(ap);
+}
+
+static int parse_duration(const char *s, uint64_t *ms)
+{
+    char *end;
+    if (!isdigit((unsigned char)*s))
+        return -1;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (errno)
+        return -1;
+    uint64_t mul;
+    if (*end == '\0' || strcmp(end, "s") == 0)
+        mul = 1000;
+    else if (strcmp(end, "ms") == 0)
+        mul = 1;
+    else if (strcmp(end, "m") == 0 || strcmp(end, "min") == 0)
+        mul = 60000;
+    else if (strcmp(end, "h") == 0)
+        mul = 3600000;
+    else
+        return -1;
+    if (v > UINT64_MAX / mul)
+        return -1;
+    *ms = v * mul;
+    return 0;
+}
+
+static int parse_number(const char *s, bool allow_pct, uint64_t *v)
+{
+    char buf[32];
+    size_t n = strlen(s);
+    if (n == 0 || n >= sizeof(buf))
+        return -1;
+    memcpy(buf, s, n + 1);
+    if (allow_pct && buf[n - 1] == '%')
+        buf[n - 1] = '\0';
+    if (!isdigit((unsigned char)buf[0]))
+        return -1;
+    char *end;
+    errno = 0;
+    unsigned long long x = strtoull(buf, &end, 10);
+    if (errno || *end)
+        return -1;
+    *v = x;
+    return 0;
+}
+
+static const char *describe(enum ktype t)
+{
+    switch (t) {
+    case K_SIZE: return "a size like 512m or 2g";
+    case K_DURATION: return "a duration like 500ms, 5s or 2m";
+    case K_PERCENT: return "a percentage like 10%";
+    case K_WEIGHT: return "a weight from 1 to 10000";
+    case K_COUNT: return "a count";
+    case K_ESTIMATOR: return "one of none, sampling, mrc";
+    case K_POLICY: return "one of balance, static, proportional";
+    }
+    return "?";
+}
+
+/* Parse a value for key k into *v (numbers) or *e (enums); message on failure. */
+static int parse_value(const struct key *k, const char *val, uint64_t *v, int *e, char *err,
+                       size_t errlen, const char *where)
+{
+    int rc = 0;
+    switch (k->type) {
+    case K_SIZE: {
+        uint64_t bytes;
+        rc = dmp_parse_size(val, 1ULL << 20, &bytes);
+        if (rc == 0 && bytes % 1024) {
+            fail(err, errlen, where, "%s '%s' is not a whole number of KiB", k->name, val);
+            return -1;
+        }
+        *v = bytes / 1024;
+        break;
+    }
+    case K_DURATION: rc = parse_duration(val, v); break;
+    case K_PERCENT: rc = parse_number(val, true, v); break;
+    case K_WEIGHT:
+    case K_COUNT: rc = parse_number(val, false, v); break;
+    case K_ESTIMATOR: {
+        enum dmp_wss_method m;
+        rc = dmp_wss_method_parse(val, &m);
+        *e = (int)m;
+        break;
+    }
+    case K_POLICY: {
+        enum dmp_policy_kind pk;
+        rc = dmp_policy_kind_parse(val, &pk);
+        *e = (int)pk;
+        break;
+    }
+    }
+    if (rc != 0) {
+        fail(err, errlen, where, "bad value '%s' for key '%s' (expected %s)", val, k->name,
+             describe(k->type));
+        return -1;
+    }
+    if ((k->type != K_ESTIMATOR && k->type != K_POLICY) && (*v < k->min || *v > k->max)) {
+        char lo[24], hi[24];
+        if (k->type == K_SIZE) {
+            dmp_cfg_fmt_kib(k->min, lo, sizeof(lo));
+            dmp_cfg_fmt_kib(k->max, hi, sizeof(hi));
+        } else if (k->type == K_DURATION) {
+            dmp_cfg_fmt_ms(k->min, lo, sizeof(lo));
+            snprintf(hi, sizeof(hi), "any");
+        } else {
+            snprintf(lo, sizeof(lo), "%" PRIu64, k->min);
+            snprintf(hi, sizeof(hi), "%" PRIu64, k->max);
+        }
+        fail(err, errlen, where, "%s %s is out of range (%s to %s)", k->name, val, lo,
+             k->max == BIG ? "any" : hi);
+        return -1;
+    }
+    return 0;
+}
+
+static void store(void *base, const struct key *k, uint64_t v, int e)
+{
+    char *p = (char *)base + k->off;
+    switch (k->type) {
+    case K_SIZE:
+    case K_DURATION: memcpy(p, &v, sizeof(uint64_t)); break;
+    case K_PERCENT:
+    case K_WEIGHT:
+    case K_COUNT: { uint32_t x = (uint32_t)v; memcpy(p, &x, sizeof(x)); break; }
+    case K_ESTIMATOR: { enum dmp_wss_method m = (enum dmp_wss_method)e; memcpy(p, &m, sizeof(m)); break; }
+    case K_POLICY: { enum dmp_policy_kind m = (enum dmp_policy_kind)e; memcpy(p, &m, sizeof(m)); break; }
+    }
+}
+
+static uint64_t load_num(const void *base, const struct key *k)
+{
+    const char *p = (const char *)base + k->off;
+    if (k->type == K_SIZE || k->type == K_DURATION) {
+        uint64_t v;
+        memcpy(&v, p, sizeof(v));
+        return v;
+    }
+    if (k->type == K_ESTIMATOR) {
+        enum dmp_wss_method m;
+        memcpy(&m, p, sizeof(m));
+        return (uint64_t)m;
+    }
+    if (k->type == K_POLICY) {
+        enum dmp_policy_kind m;
+        memcpy(&m, p, sizeof(m));
+        return (uint64_t)m;
+    }
+    uint32_t x;
+    memcpy(&x, p, sizeof(x));
+    return x;
+}
+
+static const struct key *find_key(const char *name, size_t *idx)
+{
+    for (size_t i = 0; i < NKEYS; i++) {
+        if (strcmp(keys[i].name, name) == 0) {
+            *idx = i;
+            return &keys[i];
+        }
+    }
+    return NULL;
+}
+
+const struct dmp_balloon_domain_cfg *dmp_balloon_config_find(const struct dmp_balloon_config *c,
+                                                             const char *name)
+{
+    for (size_t i = 0; i < c->n_domains; i++)
+        if (strcmp(c->domains[i].name, name) == 0)
+            return &c->domains[i];
+    return NULL;
+}
+
+static struct dmp_balloon_domain_cfg *add_domain(struct dmp_balloon_config *c, const char *name)
+{
+    if (c->n_domains == c->cap_domains) {
+        size_t cap = c->cap_domains ? 2 * c->cap_domains : 8;
+        void *p = realloc(c->domains, cap * sizeof(*c->domains));
+        if (!p)
+            return NULL;
+        c->domains = p;
+        c->cap_domains = cap;
+    }
+    struct dmp_balloon_domain_cfg *d = &c->domains[c->n_domains++];
+    memset(d, 0, sizeof(*d));
+    snprintf(d->name, sizeof(d->name), "%s", name);
+    return d;
+}
+
+void dmp_balloon_config_domain(const struct dmp_balloon_config *c, const char *name,
+                               struct dmp_guest_settings *out)
+{
+    *out = c->defaults;
+    const struct dmp_balloon_domain_cfg *d = name ? dmp_balloon_config_find(c, name) : NULL;
+    if (!d)
+        return;
+    for (size_t i = 0; i < NKEYS; i++) {
+        if (keys[i].scope != S_DOMAIN || !(d->set_mask & (1u << i)))
+            continue;
+        const struct key *k = &keys[i];
+        if (k->type == K_ESTIMATOR || k->type == K_POLICY)
+            store(out, k, 0, (int)load_num(&d->set, k));
+        else
+            store(out, k, load_num(&d->set, k), 0);
+    }
+}
+
+/* min <= max for the effective settings of one domain (or of the defaults). */
+static int check_min_max(const struct dmp_guest_settings *s, const char *where, const char *sect,
+                         char *err, size_t errlen)
+{
+    if (s->max_kib && s->min_kib > s->max_kib) {
+        char a[24], b[24];
+        fail(err, errlen, where, "min %s is above max %s in %s",
+             dmp_cfg_fmt_kib(s->min_kib, a, sizeof(a)), dmp_cfg_fmt_kib(s->max_kib, b, sizeof(b)),
+             sect);
+        return -1;
+    }
+    return 0;
+}
+
+static int check_global(const struct dmp_balloon_config *c, const char *where, char *err,
+                        size_t errlen)
+{
+    char a[24], b[24];
+    if (c->budget_kib && c->reserve_kib >= c->budget_kib) {
+        fail(err, errlen, where, "reserve %s is not below budget %s in [global]",
+             dmp_cfg_fmt_kib(c->reserve_kib, a, sizeof(a)), dmp_cfg_fmt_kib(c->budget_kib, b, sizeof(b)));
+        return -1;
+    }
+    if (c->params.granularity_kib % 4) {
+        fail(err, errlen, where, "granularity %s is not a multiple of the 4k page",
+             dmp_cfg_fmt_kib(c->params.granularity_kib, a, sizeof(a)));
+        return -1;
+    }
+    if (c->params.stuck_backoff_max_ms < c->params.stuck_backoff_ms) {
+        fail(err, errlen, where, "stuck-backoff-max %s is below stuck-backoff %s",
+             dmp_cfg_fmt_ms(c->params.stuck_backoff_max_ms, a, sizeof(a)),
+             dmp_cfg_fmt_ms(c->params.stuck_backoff_ms, b, sizeof(b)));
+        return -1;
+    }
+    return 0;
+}
+
+/* Set key=val in the global section (d == NULL) or in domain d. */
+static int set_key(struct dmp_balloon_config *c, struct dmp_balloon_domain_cfg *d,
+                   const char *key, const char *val, uint32_t line, const char *where,
+                   const char *sect, char *err, size_t errlen)
+{
+    size_t idx;
+    const struct key *k = find_key(key, &idx);
+    if (!k) {
+        fail(err, errlen, where, "key '%s' unknown in %s", key, sect);
+        return -1;
+    }
+    if (d && k->scope == S_GLOBAL) {
+        fail(err, errlen, where, "key '%s' is only valid in [global], not in %s", key, sect);
+        return -1;
+    }
+    uint32_t *lines = d ? d->line : c->global_line;
+    if (line && lines[idx]) {
+        fail(err, errlen, where, "key '%s' set twice in %s (first at line %u)", key, sect,
+             lines[idx]);
+        return -1;
+    }
+    uint64_t v = 0;
+    int e = 0;
+    if (parse_value(k, val, &v, &e, err, errlen, where) < 0)
+        return -1;
+    void *base = k->scope == S_GLOBAL ? (void *)c : d ? (void *)&d->set : (void *)&c->defaults;
+    store(base, k, v, e);
+    lines[idx] = line;
+    if (d)
+        d->set_mask |= 1u << idx;
+    return 0;
+}
+
+static char *trim(char *s)
+{
+    while (isspace((unsigned char)*s))
+        s++;
+    char *e = s + strlen(s);
+    while (e > s && isspace((unsigned char)e[-1]))
+        *--e = '\0';
+    return s;
+}
+
+/* Strip a comment: '#' or ';' at the start or after whitespace. */
+static void strip_comment(char *s)
+{
+    for (char *p = s; *p; p++) {
+        if ((*p == '#' || *p == ';') && (p == s || isspace((unsigned char)p[-1]))) {
+            *p = '\0';
+            return;
+        }
+    }
+}
+
+static bool valid_domain_name(const char *s)
+{
+    if (!*s || strlen(s) >= DMP_NAME_MAX)
+        return false;
+    for (; *s; s++)
+        if (isspace((unsigned char)*s) || *s == '[' || *s == ']' || *s == '=' || !isprint((unsigned char)*s))
+            return false;
+    return true;
+}
+
+int dmp_balloon_config_parse(struct dmp_balloon_config *c, const char *text, size_t len,
+                             const char *fname, char *err, size_t errlen)
+{
+    char where[512], sect[DMP_NAME_MAX + 16] = "";
+    char line[1024];
+    struct dmp_balloon_domain_cfg *dom = NULL;
+    bool in_section = false;
+    size_t pos = 0;
+    uint32_t lineno = 0;
+    while (pos < len) {
+        size_t end = pos;
+        while (end < len && text[end] != '\n')
+            end++;
+        lineno++;
+        snprintf(where, sizeof(where), "%s:%u", fname, lineno);
+        if (end - pos >= sizeof(line)) {
+            fail(err, errlen, where, "line longer than %zu characters", sizeof(line) - 1);
+            return -1;
+        }
+        size_t llen = end - pos;
+        memcpy(line, text + pos, llen);
+        line[llen] = '\0';
+        pos = end + 1;
+        if (strlen(line) != llen) {
+            fail(err, errlen, where, "NUL byte in line");
+            return -1;
+        }
+        strip_comment(line);
+        char *s = trim(line);
+        if (!*s)
+            continue;
+        if (*s == '[') {
+            char *close = strchr(s, ']');
+            if (!close || *trim(close + 1)) {
+                fail(err, errlen, where, "malformed section header '%s'", s);
+                return -1;
+            }
+            *close = '\0';
+            char *name = trim(s + 1);
+            if (strcmp(name, "global") == 0) {
+                dom = NULL;
+                snprintf(sect, sizeof(sect), "[global]");
+            } else if (strncmp(name, "domain", 6) == 0 && isspace((unsigned char)name[6])) {
+                char *dn = trim(name + 6);
+                if (!valid_domain_name(dn)) {
+                    fail(err, errlen, where, "bad domain name '%s' in section header", dn);
+                    return -1;
+                }
+                const struct dmp_balloon_domain_cfg *prev = dmp_balloon_config_find(c, dn);
+                if (prev && prev->section_line) {
+                    fail(err, errlen, where, "section [domain %s] appears twice (first at line %u)",
+                         dn, prev->section_line);
+                    return -1;
+                }
+                dom = prev ? (struct dmp_balloon_domain_cfg *)prev : add_domain(c, dn);
+                if (!dom) {
+                    fail(err, errlen, where, "out of memory");
+                    return -1;
+                }
+                dom->section_line = lineno;
+                snprintf(sect, sizeof(sect), "[domain %s]", dn);
+            } else {
+                fail(err, errlen, where, "unknown section [%s] (expected [global] or [domain <name>])",
+                     name);
+                return -1;
+            }
+            in_section = true;
+            continue;
+        }
+        char *eq = strchr(s, '=');
+        if (!eq) {
+            fail(err, errlen, where, "expected 'key = value', got '%s'", s);
+            return -1;
+        }
+        *eq = '\0';
+        char *key = trim(s), *val = trim(eq + 1);
+        if (!in_section) {
+            fail(err, errlen, where, "key '%s' before any section ([global] or [domain <name>])",
+                 key);
+            return -1;
+        }
+        if (!*val) {
+            fail(err, errlen, where, "key '%s' has no value in %s", key, sect);
+            return -1;
+        }
+        if (set_key(c, dom, key, val, lineno, where, sect, err, errlen) < 0)
+            return -1;
+        /* min/max are checked as soon as both are known, so the message points at the
+         * line that made them inconsistent. */
+        size_t ki;
+        if (find_key(key, &ki) && (ki == KEY_MIN || ki == KEY_MAX)) {
+            struct dmp_guest_settings eff;
+            dmp_balloon_config_domain(c, dom ? dom->name : NULL, &eff);
+            if (check_min_max(&eff, where, sect, err, errlen) < 0)
+                return -1;
+        }
+    }
+    snprintf(where, sizeof(where), "%s", fname);
+    if (check_global(c, where, err, errlen) < 0)
+        return -1;
+    /* Defaults set in [global] after a domain section can still contradict it. */
+    for (size_t i = 0; i < c->n_domains; i++) {
+        struct dmp_guest_settings eff;
+        dmp_balloon_config_domain(c, c->domains[i].name, &eff);
+        char sn[DMP_NAME_MAX + 16];
+        snprintf(sn, sizeof(sn), "[domain %s]", c->domains[i].name);
+        snprintf(where, sizeof(where), "%s:%u", fname, c->domains[i].section_line);
+        if (check_min_max(&eff, where, sn, err, errlen) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+int dmp_balloon_config_load(struct dmp_balloon_config *c, const char *path, char *err,
+                            size_t errlen)
+{
+    uint8_t *data;
+    size_t len;
+    if (dmp_read_file(path, &data, &len) < 0) {
+        snprintf(err, errlen, "%s: cannot read: %s", path, strerror(errno));
+        return -1;
+    }
+    const char *base = strrchr(path, '/');
+    int rc = dmp_balloon_config_parse(c, (const char *)data, len, base ? base + 1 : path, err,
+                                      errlen);
+    free(data);
+    return rc;
+}
+
+int dmp_balloon_config_override(struct dmp_balloon_config *c, const char *domain,
+                                const char *kv, const char *source, char *err, size_t errlen)
+{
+    char where[512], sect[DMP_NAME_MAX + 16], buf[512];
+    snprintf(where, sizeof(where), "%s", source);
+    if (!valid_domain_name(domain)) {
+        fail(err, errlen, where, "bad domain name '%s'", domain);
+        return -1;
+    }
+    snprintf(sect, sizeof(sect), "[domain %s]", domain);
+    if (strlen(kv) >= sizeof(buf)) {
+        fail(err, errlen, where, "override too long");
+        return -1;
+    }
+    snprintf(buf, sizeof(buf), "%s", kv);
+    char *eq = strchr(buf, '=');
+    if (!eq) {
+        fail(err, errlen, where, "expected key=value, got '%s'", kv);
+        return -1;
+    }
+    *eq = '\0';
+    char *key = trim(buf), *val = trim(eq + 1);
+    /* Work on a copy so a rejected override leaves the configuration as it was. */
+    const struct dmp_balloon_domain_cfg *prev = dmp_balloon_config_find(c, domain);
+    struct dmp_balloon_domain_cfg tmp;
+    if (prev) {
+        tmp = *prev;
+    } else {
+        memset(&tmp, 0, sizeof(tmp));
+        snprintf(tmp.name, sizeof(tmp.name), "%s", domain);
+    }
+    if (set_key(c, &tmp, key, val, 0, where, sect, err, errlen) < 0)
+        return -1;
+    struct dmp_guest_settings eff = c->defaults;
+    for (size_t i = 0; i < NKEYS; i++) {
+        if (keys[i].scope != S_DOMAIN || !(tmp.set_mask & (1u << i)))
+            continue;
+        if (keys[i].type == K_ESTIMATOR)
+            store(&eff, &keys[i], 0, (int)load_num(&tmp.set, &keys[i]));
+        else
+            store(&eff, &keys[i], load_num(&tmp.set, &keys[i]), 0);
+    }
+    if (check_min_max(&eff, where, sect, err, errlen) < 0)
+        return -1;
+    struct dmp_balloon_domain_cfg *d = prev ? (struct dmp_balloon_domain_cfg *)prev
+                                            : add_domain(c, domain);
+    if (!d) {
+        fail(err, errlen, where, "out of memory");
+        return -1;
+    }
+    *d = tmp;
+    return 0;
+}
+
+static void emit(FILE *f, const void *base, const struct key *k)
+{
+    char b[32];
+    uint64_t v = load_num(base, k);
+    switch (k->type) {
+    case K_SIZE: fprintf(f, "%s = %s\n", k->name, dmp_cfg_fmt_kib(v, b, sizeof(b))); break;
+    case K_DURATION: fprintf(f, "%s = %s\n", k->name, dmp_cfg_fmt_ms(v, b, sizeof(b))); break;
+    case K_PERCENT: fprintf(f, "%s = %" PRIu64 "%%\n", k->name, v); break;
+    case K_WEIGHT:
+    case K_COUNT: fprintf(f, "%s = %" PRIu64 "\n", k->name, v); break;
+    case K_ESTIMATOR: fprintf(f, "%s = %s\n", k->name, dmp_wss_method_name((enum dmp_wss_method)v)); break;
+    case K_POLICY: fprintf(f, "%s = %s\n", k->name, dmp_policy_kind_name((enum dmp_policy_kind)v)); break;
+    }
+}
+
+int dmp_balloon_config_serialize(const struct dmp_balloon_config *c, char **out, size_t *len)
+{
+    char *buf = NULL;
+    size_t n = 0;
+    FILE *f = open_memstream(&buf, &n);
+    if (!f) {
+        errno = ENOMEM;
+        return -1;
+    }
+    fprintf(f, "# dmpd effective settings (written by dmpd; parsed back on restart)\n[global]\n");
+    for (size_t i = 0; i < NKEYS; i++)
+        emit(f, keys[i].scope == S_GLOBAL ? (const void *)c : (const void *)&c->defaults, &keys[i]);
+    for (size_t d = 0; d < c->n_domains; d++) {
+        fprintf(f, "\n[domain %s]\n", c->domains[d].name);
+        for (size_t i = 0; i < NKEYS; i++)
+            if (c->domains[d].set_mask & (1u << i))
+                emit(f, &c->domains[d].set, &keys[i]);
+    }
+    if (fclose(f) != 0) {
+        free(buf);
+        errno = ENOMEM;
+        return -1;
+    }
+    *out = buf;
+    if (len)
+        *len = n;
+    return 0;
+}
+
+bool dmp_balloon_config_equal(const struct dmp_balloon_config *a,
+                              const struct dmp_balloon_config *b)
+{
+    for (size_t i = 0; i < NKEYS; i++) {
+        const void *ba = keys[i].scope == S_GLOBAL ? (const void *)a : (const void *)&a->defaults;
+        const void *bb = keys[i].scope == S_GLOBAL ? (const void *)b : (const void *)&b->defaults;
+        if (load_num(ba, &keys[i]) != load_num(bb, &keys[i]))
+            return false;
+    }
+    if (a->n_domains != b->n_domains)
+        return false;
+    for (size_t d = 0; d < a->n_domains; d++) {
+        const struct dmp_balloon_domain_cfg *x = &a->domains[d];
+        const struct dmp_balloon_domain_cfg *y = dmp_balloon_config_find(b, x->name);
+        if (!y || x->set_mask != y->set_mask)
+            return false;
+        for (size_t i = 0; i < NKEYS; i++)
+            if ((x->set_mask & (1u << i)) && load_num(&x->set, &keys[i]) != load_num(&y->set, &keys[i]))
+                return false;
+    }
+    return true;
+}
