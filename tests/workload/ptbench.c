@@ -54,7 +54,8 @@ static void usage(FILE *f)
 "\n"
 "Default iterations: forkexec 100, mmap 400, mprotect 20000, pagefault 10, fork 100\n"
 "(about 50 ms each on the development host, a KVM guest; 1-3 s in a TCG-emulated Xen guest).\n"
-"Output: one @@DMP-RESULT {json} per phase and round, then @@DMP-DONE {json}.\n"
+"Output: one @@DMP-RESULT {json} per phase and round (rounds count from 0), then\n"
+"@@DMP-DONE {json}.\n"
 "Exit status: 0 all checks passed, 1 a check failed, 2 usage error, 3 sync or I/O failure.\n");
 }
 
