@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #define TOUCH_BATCH 64          /* pages between clock reads */
+#define GROW_PAGES  1024        /* pages added per loop turn while growing */
 
 struct opts {
     struct wss_schedule sched;
@@ -241,11 +242,17 @@ static void sleep_ns(uint64_t ns)
     nanosleep(&ts, NULL);       /* an early wake-up only costs one more loop turn */
 }
 
-/* Resize to the step's target. A failure (ENOMEM) is reported and retried later:
- * the set keeps what it reached and goes on being touched and verified. */
-static int try_resize(struct run *r, uint64_t now)
+/* Move the set one increment towards the step's target: shrinking at once, growing by
+ * at most GROW_PAGES so that reports keep coming while a large set is being filled (and
+ * the balancer sees the growth as it happens). A failure (ENOMEM) is reported and
+ * retried later: the set keeps what it reached and goes on being touched and verified.
+ * Returns 0, -1 on an allocation failure, -2 on an output failure. */
+static int resize_towards_target(struct run *r, uint64_t now)
 {
-    if (wss_set_resize(&r->set, r->target_pages) == 0)
+    uint64_t want = r->target_pages;
+    if (want > r->set.pages && want - r->set.pages > GROW_PAGES)
+        want = r->set.pages + GROW_PAGES;
+    if (wss_set_resize(&r->set, want) == 0)
         return 0;
     int e = errno;
     r->alloc_failures++;
@@ -264,24 +271,19 @@ static int run_step(struct run *r, uint64_t deadline, uint64_t *next_report)
     const struct opts *o = r->o;
     const struct wss_step *st = &o->sched.steps[r->step];
     uint64_t now = wl_now_ns(), start = now, end = now + st->ms * 1000000ull;
-    uint64_t retry_at = 0, step_touched = 0;
+    uint64_t retry_at = now, step_touched = 0;
     r->target_pages = (st->bytes + r->set.page_size - 1) / r->set.page_size;
     if (emit_event(r, now, "step", 0) != 0)
         return -2;
-    int rc = try_resize(r, now);
-    if (rc == -2)
-        return -2;
-    if (rc != 0)
-        retry_at = now + o->retry_ms * 1000000ull;
     bool injected = !o->inject;
     while (now < end) {
         if (now >= deadline)
             return 1;
-        if (retry_at && now >= retry_at) {
-            rc = try_resize(r, now);
+        if (r->set.pages != r->target_pages && now >= retry_at) {
+            int rc = resize_towards_target(r, now);
             if (rc == -2)
                 return -2;
-            retry_at = rc == 0 ? 0 : now + o->retry_ms * 1000000ull;
+            retry_at = rc == 0 ? now : now + o->retry_ms * 1000000ull;
         }
         uint64_t budget = TOUCH_BATCH;
         if (o->touch_rate) {
