@@ -29,9 +29,9 @@ const char *dmp_site_kind_name(enum dmp_site_kind k)
 bool dmp_func_is_pgtable_code(const char *name)
 {
     static const char *const pats[] = {
-        "pte", "pmd", "pud", "p4d", "pgd", "page_table", "pgtable", "zap_", "unmap",
-        "mprotect", "change_p", "copy_page_range", "young", "wrprotect", "cpa", "set_memory",
-        "huge", "migrat", "ksm", "wp_page", "tlb", NULL};
+        "pte", "pmd", "pud", "p4d", "pgd", "page_table", "pgtable", "zap_p", "zap_huge",
+        "unmap_p", "mprotect", "change_p", "copy_page_range", "young", "wrprotect", "cpa",
+        "set_memory", "huge_pmd", "huge_pud", "huge_pte", "ksm", "wp_page", "tlb", NULL};
     for (int i = 0; pats[i]; i++)
         if (strstr(name, pats[i]))
             return true;

@@ -263,3 +263,30 @@ int dmp_decode_range(struct dmp_decoder *d, const uint8_t *code, size_t len, uin
     *n = cnt;
     return 0;
 }
+
+/* Privileged instructions other than the ones modelled as trap events would change the
+ * emulated CPU mode (CR0/CR4, MSRs, descriptor tables, mode switches): the state is not
+ * comparable, so the run is abandoned. */
+bool dmp_insn_changes_cpu_mode(const struct dmp_insn *in)
+{
+    if (!in->valid)
+        return false;
+    switch (in->id) {
+    case X86_INS_MOV:
+        return in->nregs >= 1 && in->regs[0] != X86_REG_CR3 &&
+               ((in->regs[0] >= X86_REG_CR0 && in->regs[0] <= X86_REG_CR15) ||
+                (in->regs[0] >= X86_REG_DR0 && in->regs[0] <= X86_REG_DR15));
+    case X86_INS_WRMSR: case X86_INS_LGDT: case X86_INS_LIDT: case X86_INS_LTR:
+    case X86_INS_LLDT: case X86_INS_IRETQ: case X86_INS_IRET: case X86_INS_SYSRET:
+    case X86_INS_SYSEXIT: case X86_INS_SWAPGS: case X86_INS_HLT: case X86_INS_RETF:
+    case X86_INS_LJMP: case X86_INS_LCALL: case X86_INS_WBINVD: case X86_INS_XSETBV:
+    case X86_INS_WRFSBASE: case X86_INS_WRGSBASE: case X86_INS_SYSCALL: case X86_INS_SYSENTER:
+    case X86_INS_INT: case X86_INS_INT1: case X86_INS_INTO: case X86_INS_CLTS:
+    case X86_INS_LMSW: case X86_INS_XRSTORS: case X86_INS_XRSTOR: case X86_INS_XRSTOR64:
+    case X86_INS_XRSTORS64: case X86_INS_RSM: case X86_INS_VMCALL: case X86_INS_VMMCALL:
+        return true;
+    default:
+        return false;
+    }
+}
+

@@ -45,6 +45,7 @@ struct dmp_equiv {
     size_t stub_len;
     uint64_t hv_slot_va;
     uc_engine *uc;
+    uc_context *fresh;          /* CPU state at creation: restored before every run */
     struct dmp_decoder *dec;
     /* per run */
     const struct dmp_plan *plan;
@@ -52,7 +53,7 @@ struct dmp_equiv {
     uint64_t state_seed;
     unsigned npages;
     struct run *cur;
-    unsigned insns;
+    unsigned insns, max_insns;
 };
 
 static const int gpr_ids[16] = {
@@ -261,8 +262,12 @@ static void hook_code(uc_engine *uc, uint64_t addr, uint32_t size, void *ud)
 {
     struct dmp_equiv *h = ud;
     const struct dmp_plan *pl = h->plan;
-    if (++h->insns > 1000000)
+    /* The instruction bound is enforced here, not with uc_emu_start's count: in Unicorn 2.0.1
+     * a run that ends on the count leaves later runs of the same engine misbehaving. */
+    if (++h->insns > h->max_insns) {
+        uc_emu_stop(uc);
         return;
+    }
     for (unsigned i = 0; i < pl->nexits; i++)
         if (addr == pl->exits[i]) {
             h->cur->done = true;
@@ -281,6 +286,13 @@ static void hook_code(uc_engine *uc, uint64_t addr, uint32_t size, void *ud)
     for (uint64_t f = X86_EFLAGS_UNDEFINED_OF; f <= X86_EFLAGS_UNDEFINED_CF; f <<= 1)
         if (in.eflags & f)
             h->cur->undef_flags |= f;
+    if (dmp_insn_changes_cpu_mode(&in)) {
+        h->cur->bad = true;
+        snprintf(h->cur->why, sizeof(h->cur->why), "unmodelled privileged instruction '%.60s'"
+                 " at 0x%llx", in.text, (unsigned long long)addr);
+        uc_emu_stop(uc);
+        return;
+    }
     unsigned kind = dmp_trap_kind(&in);
     if (kind == DMP_HV_CR3 || kind == DMP_HV_INVLPG || kind == DMP_HV_INVPCID) {
         uint64_t arg = 0, aux = 0;
@@ -322,6 +334,11 @@ int dmp_equiv_new(const struct dmp_codeview *cv, const uint8_t *stub_area, uint6
         return -EINVAL;
     }
     uc_hook hh;
+    if (uc_context_alloc(h->uc, &h->fresh) != UC_ERR_OK ||
+        uc_context_save(h->uc, h->fresh) != UC_ERR_OK) {
+        dmp_equiv_free(h);
+        return -ENOMEM;
+    }
     if (uc_hook_add(h->uc, &hh, UC_HOOK_MEM_UNMAPPED, (void *)hook_unmapped, h, 1, 0) ||
         uc_hook_add(h->uc, &hh, UC_HOOK_MEM_WRITE, (void *)hook_write, h, 1, 0) ||
         uc_hook_add(h->uc, &hh, UC_HOOK_CODE, (void *)hook_code, h, 1, 0)) {
@@ -336,6 +353,8 @@ void dmp_equiv_free(struct dmp_equiv *h)
 {
     if (!h)
         return;
+    if (h->fresh)
+        uc_context_free(h->fresh);
     if (h->uc)
         uc_close(h->uc);
     dmp_decoder_close(h->dec);
@@ -361,11 +380,13 @@ static void one_run(struct dmp_equiv *h, bool patched, const uint64_t init[16], 
     h->patched = patched;
     h->cur = r;
     h->insns = 0;
+    h->max_insns = max_insns;
     unmap_all(h);
+    uc_context_restore(h->uc, h->fresh);
     for (int i = 0; i < 16; i++)
         uc_reg_write(h->uc, gpr_ids[i], &init[i]);
     uc_reg_write(h->uc, UC_X86_REG_EFLAGS, &rflags);
-    uc_err e = uc_emu_start(h->uc, h->plan->site, 0, 0, max_insns);
+    uc_err e = uc_emu_start(h->uc, h->plan->site, 0, 0, 0);
     for (int i = 0; i < 16; i++)
         r->regs[i] = reg(h->uc, gpr_ids[i]);
     r->regs[16] = reg(h->uc, UC_X86_REG_RIP);
@@ -391,7 +412,9 @@ static void drop_dead_stack(struct run *r)
     unsigned k = 0;
     for (unsigned i = 0; i < r->nev; i++) {
         const struct event *e = &r->ev[i];
-        if (e->type == EV_WRITE && e->addr >= STACK_LO && e->addr + e->size <= rsp)
+        /* No red zone in the kernel: anything below the final %rsp is dead, wherever the
+         * stack is (some sites switch stacks inside the range). */
+        if (e->type == EV_WRITE && e->addr + e->size <= rsp && e->addr >= rsp - 0x10000)
             continue;
         r->ev[k++] = *e;
     }

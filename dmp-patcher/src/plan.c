@@ -371,11 +371,18 @@ static enum dmp_refusal check_window(struct dmp_planner *p, size_t s, size_t e, 
         const struct dmp_insn *in = &p->fn_ins[i];
         if (in->flow == DMP_FLOW_CALL || in->flow == DMP_FLOW_CALL_IND ||
             in->flow == DMP_FLOW_JMP_IND || in->flow == DMP_FLOW_TRAP ||
-            in->id == X86_INS_ENDBR64 ||
+            in->id == X86_INS_ENDBR64 || dmp_insn_changes_cpu_mode(in) ||
             (in->flow == DMP_FLOW_JCC && (in->id == X86_INS_JRCXZ || in->id == X86_INS_JECXZ ||
                                           in->id == X86_INS_LOOP || in->id == X86_INS_LOOPE ||
                                           in->id == X86_INS_LOOPNE))) {
             snprintf(d, dl, "cannot move '%.80s'", in->text);
+            return DMP_REFUSE_UNSTEALABLE;
+        }
+        /* A stack switch (mov/lea/xchg into %rsp) in the range: such code (kexec, resume)
+         * often runs from a copy of itself, where a rel32 jump to a trampoline is wrong. */
+        if (in->nregs > 0 && in->regs[0] == X86_REG_RSP &&
+            (in->id == X86_INS_MOV || in->id == X86_INS_LEA || in->id == X86_INS_XCHG)) {
+            snprintf(d, dl, "stack switch '%.80s' in the range", in->text);
             return DMP_REFUSE_UNSTEALABLE;
         }
     }

@@ -217,6 +217,13 @@ int dmp_stub_emit_trap_block(struct dmp_code_buf *cb, const struct dmp_insn *I,
             snprintf(why, wl, "unsupported memory operand size %u", (unsigned)I->mem.size);
             return -1;
         }
+        /* bt/btr/bts/btc with a register bit offset address a bit string that may lie
+         * outside the operand: running them on an 8-byte copy would change their meaning. */
+        if ((I->id == X86_INS_BT || I->id == X86_INS_BTR || I->id == X86_INS_BTS ||
+             I->id == X86_INS_BTC) && I->nregs > 0) {
+            snprintf(why, wl, "bit-string instruction with a register bit offset");
+            return -1;
+        }
         if (I->reads_rsp_reg) {
             snprintf(why, wl, "instruction uses %%rsp as a register operand");
             return -1;

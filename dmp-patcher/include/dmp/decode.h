@@ -95,4 +95,9 @@ int  dmp_x86_layout(const uint8_t *b, size_t len, struct dmp_x86_layout *out);
  * __fentry__ site in a live kernel. */
 bool dmp_insn_is_nop5(const struct dmp_insn *);
 
+/* Privileged instructions that change CPU mode or system state other than CR3/TLB (CR0/CR4,
+ * MSRs, descriptor tables, mode switches, iret/sysret ...): never moved by the planner and
+ * not modelled by the harness. */
+bool dmp_insn_changes_cpu_mode(const struct dmp_insn *);
+
 #endif
