@@ -48,10 +48,10 @@ deps:
 	scripts/deps.sh
 
 xen: deps
-	scripts/build-xen.sh
+	scripts/locked.sh xen scripts/build-xen.sh
 
 lab: xen all
-	tests/lab/build-images.sh
+	scripts/locked.sh images tests/lab/build-images.sh
 
 demo: lab
 	tests/lab/demo.sh

@@ -29,3 +29,11 @@ guest_kernel_release() {
     [ -n "$k" ] || die "no /boot/vmlinuz-*-$GUEST_KERNEL_FLAVOUR: run 'make deps'"
     basename "$k" | sed 's/^vmlinuz-//'
 }
+
+# Serialise a build step across concurrent invocations (several engineers or CI jobs on one
+# machine share build/): with_lock NAME command...
+with_lock() {
+    local name=$1; shift
+    mkdir -p "$BUILD"
+    ( flock -w 900 9 || die "timed out waiting for the $name lock"; "$@" ) 9>"$BUILD/.$name.lock"
+}

@@ -12,16 +12,19 @@ usage: tests/lab/run.sh [--scenario NAME] [--timeout SECS] [--mem MB] [--interac
   --scenario NAME   tests/lab/scenarios/NAME.sh, run in dom0 (default: smoke)
   --timeout SECS    bound on the whole run, boot included (default: 900)
   --mem MB          memory of the emulated host (default: 2048; dom0 gets 768)
+  --set KEY=VALUE   environment for the scenario (repeatable), e.g. --set WORKLOAD_SCALE=0.5
   --interactive     boot to a dom0 shell on this terminal (Ctrl-a x quits QEMU)
 USAGE
 }
 
-scenario=smoke timeout=900 mem=2048 interactive=0 quiet=0
+scenario=smoke timeout=900 mem=2048 interactive=0 quiet=0 env=()
 while [ $# -gt 0 ]; do
     case $1 in
         --scenario) scenario=${2:?}; shift 2 ;;
         --timeout) timeout=${2:?}; shift 2 ;;
         --mem) mem=${2:?}; shift 2 ;;
+        --set) [[ ${2:-} =~ ^[A-Z_][A-Z0-9_]*=[-A-Za-z0-9_.,:/]*$ ]] || die "--set wants KEY=VALUE, not '${2:-}'"
+               env+=("$2"); shift 2 ;;
         --interactive) interactive=1; shift ;;
         --quiet) quiet=1; shift ;;
         -h|--help) usage; exit 0 ;;
@@ -38,13 +41,14 @@ LAB="$BUILD/lab"
 KREL=$(guest_kernel_release)
 [ -f "$LAB/xen" ] && [ -f "$LAB/dom0.cpio.gz" ] || die "lab images missing: run 'make lab'"
 
-# Scenarios are read from the share at run time, so editing one needs no image rebuild.
-rm -rf "$LAB/scenarios"
-cp -r "$TOP/tests/lab/scenarios" "$LAB/scenarios"
 run="$(date +%Y%m%d-%H%M%S)-$scenario-$$"
 out="$LAB/runs/$run"
 mkdir -p "$out"
+# Scenarios are read from the share at run time (a private copy per run, so concurrent runs
+# and edits do not interfere), so editing one needs no image rebuild.
+cp -r "$TOP/tests/lab/scenarios" "$out/scenarios"
 ln -sfn "$run" "$LAB/runs/latest"
+for kv in ${env[@]+"${env[@]}"}; do echo "export $kv"; done > "$out/scenario.env"
 
 qemu=(qemu-system-x86_64 -machine q35 -cpu EPYC-Rome,-monitor -m "$mem" -smp 2 -no-reboot
       -kernel "$LAB/xen"
