@@ -66,7 +66,7 @@ static int open_kernel(const char *path, struct kernel *k)
     char err[512] = "";
     memset(k, 0, sizeof(*k));
     if (dmp_kimage_open_file(path, &k->ki, err, sizeof(err)) != 0) {
-        fprintf(stderr, "dmp-patcher: %s: %s\n", path, err[0] ? err : "cannot open");
+        fprintf(stderr, "dmp-patcher: %s\n", err[0] ? err : path);
         return 2;
     }
     if (dmp_ksyms_recover(k->ki, &k->ks, err, sizeof(err)) != 0) {
