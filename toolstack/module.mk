@@ -14,3 +14,18 @@ $(TOOLSTACK_TESTS): $(OUT)/tests/%: $(OUT)/toolstack/tests/%.o $(XEN_A) $(COMMON
 	$(CC) $(LDFLAGS) -o $@ $^ $(XEN_LIBS)
 
 UNIT_TESTS += $(TOOLSTACK_TESTS)
+
+# dmpctl: xl-style administrator command. Command families live in toolstack/dmpctl/cmd_*.c
+# and register in toolstack/dmpctl/commands.c.
+$(OUT)/bin/dmpctl: $(call objs,toolstack/dmpctl) $(XEN_A) $(COMMON_A) $(EXTRA_DMPCTL_A)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(XEN_LIBS) $(EXTRA_DMPCTL_LIBS)
+
+BINS += $(OUT)/bin/dmpctl
+
+# dmpd: the dom0 daemon. Services live in toolstack/dmpd/svc_*.c and register in services.c.
+$(OUT)/bin/dmpd: $(call objs,toolstack/dmpd) $(XEN_A) $(COMMON_A) $(EXTRA_DMPD_A)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(XEN_LIBS) $(EXTRA_DMPD_LIBS)
+
+BINS += $(OUT)/bin/dmpd
