@@ -294,7 +294,7 @@ static int helper_stub(struct dmp_planner *p, uint64_t callee, enum dmp_site_kin
                            : dmp_stub_relocate(&cb, &ins[i], w, sizeof(w));
         if (rc) {
             h->refused = cb.out_of_reach ? DMP_REFUSE_OUT_OF_REACH : DMP_REFUSE_UNSUPPORTED;
-            snprintf(h->detail, sizeof(h->detail), "%s: %s", f.name, w);
+            snprintf(h->detail, sizeof(h->detail), "%.40s: %.80s", f.name, w);
             goto refused;
         }
     }
