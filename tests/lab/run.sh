@@ -13,11 +13,12 @@ usage: tests/lab/run.sh [--scenario NAME] [--timeout SECS] [--mem MB] [--interac
   --timeout SECS    bound on the whole run, boot included (default: 900)
   --mem MB          memory of the emulated host (default: 2048; dom0 gets 768)
   --set KEY=VALUE   environment for the scenario (repeatable), e.g. --set WORKLOAD_SCALE=0.5
+  --run-id ID       name of the result directory build/lab/runs/ID (default: time-scenario-pid)
   --interactive     boot to a dom0 shell on this terminal (Ctrl-a x quits QEMU)
 USAGE
 }
 
-scenario=smoke timeout=900 mem=2048 interactive=0 quiet=0 env=()
+scenario=smoke timeout=900 mem=2048 interactive=0 quiet=0 env=() run=
 while [ $# -gt 0 ]; do
     case $1 in
         --scenario) scenario=${2:?}; shift 2 ;;
@@ -25,6 +26,8 @@ while [ $# -gt 0 ]; do
         --mem) mem=${2:?}; shift 2 ;;
         --set) [[ ${2:-} =~ ^[A-Z_][A-Z0-9_]*=[-A-Za-z0-9_.,:/]*$ ]] || die "--set wants KEY=VALUE, not '${2:-}'"
                env+=("$2"); shift 2 ;;
+        --run-id) [[ ${2:-} =~ ^[A-Za-z0-9_.-]+$ ]] || die "--run-id wants [A-Za-z0-9_.-]+, not '${2:-}'"
+                  run=$2; shift 2 ;;
         --interactive) interactive=1; shift ;;
         --quiet) quiet=1; shift ;;
         -h|--help) usage; exit 0 ;;
@@ -41,8 +44,9 @@ LAB="$BUILD/lab"
 KREL=$(guest_kernel_release)
 [ -f "$LAB/xen" ] && [ -f "$LAB/dom0.cpio.gz" ] || die "lab images missing: run 'make lab'"
 
-run="$(date +%Y%m%d-%H%M%S)-$scenario-$$"
+[ -n "$run" ] || run="$(date +%Y%m%d-%H%M%S)-$scenario-$$"
 out="$LAB/runs/$run"
+rm -rf "$out"
 mkdir -p "$out"
 # Scenarios are read from the share at run time (a private copy per run, so concurrent runs
 # and edits do not interfere), so editing one needs no image rebuild.
