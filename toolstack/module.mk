@@ -1,6 +1,6 @@
 # toolstack: dom0 libraries that talk to Xen (libdmpxen) and the dmpctl/dmpd commands.
 # Xen's public headers use anonymous unions, a GNU extension: gnu11 for code that includes them.
-MOD_CFLAGS_toolstack := -std=gnu11 -Itoolstack/include
+MOD_CFLAGS_toolstack := -std=gnu11 -Itoolstack/include -Idmp-patcher/include
 XEN_A    := $(OUT)/libdmpxen.a
 XEN_LIBS := -lxenctrl -lxenstore -lxenforeignmemory -lxencall -lxentoolcore
 
@@ -9,11 +9,16 @@ $(XEN_A): $(call objs,toolstack/src)
 	$(AR) rcs $@ $^
 
 TOOLSTACK_TESTS := $(patsubst toolstack/tests/%.c,$(OUT)/tests/%,$(wildcard toolstack/tests/test_*.c))
-$(TOOLSTACK_TESTS): $(OUT)/tests/%: $(OUT)/toolstack/tests/%.o $(XEN_A) $(COMMON_A)
+$(TOOLSTACK_TESTS): $(OUT)/tests/%: $(OUT)/toolstack/tests/%.o $(XEN_A) $(PATCHER_A) $(COMMON_A)
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -o $@ $^ $(XEN_LIBS)
+	$(CC) $(LDFLAGS) -o $@ $^ $(XEN_LIBS) $(PATCHER_LIBS)
 
 UNIT_TESTS += $(TOOLSTACK_TESTS)
+
+# The live-guest backend (toolstack/src/live_*.c) runs dmp-patcher's analysis on guest memory.
+# COMMON_A again after the patcher archive: it uses libdmpcommon and comes later on the line.
+EXTRA_DMPCTL_A    += $(PATCHER_A)
+EXTRA_DMPCTL_LIBS += $(COMMON_A) $(PATCHER_LIBS)
 
 # dmpctl: xl-style administrator command. Command families live in toolstack/dmpctl/cmd_*.c
 # and register in toolstack/dmpctl/commands.c.

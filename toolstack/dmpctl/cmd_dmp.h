@@ -1,0 +1,15 @@
+/* The "dmp" command family: subcommands share this table (cmd_dmp.c); each subcommand lives
+ * in its own file cmd_dmp_<sub>.c and adds one declaration here and one row there. */
+#ifndef DMPCTL_CMD_DMP_H
+#define DMPCTL_CMD_DMP_H
+
+struct dmp_subcmd {
+    const char *name;
+    const char *args;
+    const char *summary;
+    int (*run)(int argc, char **argv);   /* argv[0] is the subcommand name */
+};
+
+int dmp_cmd_analyze(int argc, char **argv);
+
+#endif

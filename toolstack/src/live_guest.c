@@ -1,0 +1,539 @@
+/* The live guest behind dmp-patcher's kimage interface: domain checks, pause accounting,
+ * vCPU contexts, virtual memory access through the guest's page tables and foreign mappings,
+ * and discovery of the running kernel (mapping, kallsyms, KASLR slide). */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <sys/mman.h>
+#include <xenctrl.h>
+#include <xenforeignmemory.h>
+#include <xen/hvm/save.h>
+
+#include "dmp/live.h"
+
+#define CR0_PG    (1ull << 31)
+#define CR4_LA57  (1ull << 12)
+#define EFER_LMA  (1ull << 10)
+#define EFER_NXE  (1ull << 11)
+#define PTI_USER_PGD_BIT 0x1000ull   /* PTI: the user half of a PGD pair is kernel PGD + 4 KiB */
+
+/* 128 windows = 256 MiB of guest-physical space kept mapped: a whole lab guest, and enough for
+ * a kernel image plus the page tables that map it in any guest. */
+#define FCACHE_WINDOWS 128
+
+struct dmp_live {
+    xc_interface *xch;
+    xenforeignmemory_handle *fmem;
+    uint32_t domid;
+    bool hvm, hap;
+    unsigned paused, pauses, unpauses;
+    struct dmp_live_vcpu vcpus[DMP_LIVE_MAX_VCPUS];
+    size_t nvcpus;
+    struct dmp_fcache *fc;
+    struct dmp_physmem pm;
+    struct dmp_kimage *ki;
+    struct dmp_ksyms *ks;
+    struct dmp_live_kernel kernel;
+    bool have_kernel;
+    /* Translation root for kimage reads: set by dmp_live_find_kernel, or (before that) the
+     * first vCPU in long mode. */
+    bool have_root;
+    uint64_t cr3;
+    unsigned ptw_flags;
+    /* One-entry translation cache for reads: kernel reads are sequential and mostly in large
+     * pages. Writes always walk afresh. */
+    uint64_t tlb_va, tlb_size, tlb_gpa;
+    uint64_t reads, writes, walks;
+    char last_err[256];
+};
+
+static int lerr(char *err, size_t errlen, int rc, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static int lerr(char *err, size_t errlen, int rc, const char *fmt, ...)
+{
+    if (err && errlen) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(err, errlen, fmt, ap);
+        va_end(ap);
+    }
+    return rc;
+}
+
+static double now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* ---- frame mapper over libxenforeignmemory ---- */
+
+static void *xfm_map(void *ctx, const uint64_t *gfns, size_t n, bool writable, int *errs)
+{
+    struct dmp_live *l = ctx;
+    xen_pfn_t arr[DMP_FCACHE_WINDOW_FRAMES];
+    if (n == 0 || n > DMP_FCACHE_WINDOW_FRAMES) {
+        errno = EINVAL;
+        return NULL;
+    }
+    for (size_t i = 0; i < n; i++)
+        arr[i] = (xen_pfn_t)gfns[i];
+    return xenforeignmemory_map(l->fmem, l->domid, writable ? PROT_READ | PROT_WRITE : PROT_READ,
+                                n, arr, errs);
+}
+
+static int xfm_unmap(void *ctx, void *addr, size_t n)
+{
+    struct dmp_live *l = ctx;
+    return xenforeignmemory_unmap(l->fmem, addr, n) == 0 ? 0 : -errno;
+}
+
+/* ---- kimage backend ---- */
+
+static int translate(struct dmp_live *l, uint64_t va, bool fresh, uint64_t *gpa, uint64_t *left)
+{
+    if (!fresh && l->tlb_size && va - l->tlb_va < l->tlb_size) {
+        *gpa = l->tlb_gpa + (va - l->tlb_va);
+        *left = l->tlb_size - (va - l->tlb_va);
+        return 0;
+    }
+    struct dmp_ptw_result r;
+    l->walks++;
+    int rc = dmp_ptwalk(&l->pm, l->cr3, l->ptw_flags, va, &r);
+    if (rc) {
+        dmp_ptwalk_describe(rc, va, &r, l->last_err, sizeof(l->last_err));
+        return -EFAULT;
+    }
+    uint64_t off = va & (r.page_size - 1);
+    *gpa = r.gpa;
+    *left = r.page_size - off;
+    l->tlb_va = va - off;
+    l->tlb_size = r.page_size;
+    l->tlb_gpa = r.gpa - off;
+    return 0;
+}
+
+static int live_read(void *ctx, uint64_t va, void *buf, size_t len)
+{
+    struct dmp_live *l = ctx;
+    uint8_t *dst = buf;
+    if (!l->have_root) {
+        snprintf(l->last_err, sizeof(l->last_err), "no vCPU in 64-bit paging mode to translate 0x%llx",
+                 (unsigned long long)va);
+        return -ENODEV;
+    }
+    l->reads++;
+    while (len) {
+        uint64_t gpa, left, bad = 0;
+        if (translate(l, va, false, &gpa, &left))
+            return -EFAULT;
+        size_t n = left < len ? (size_t)left : len;
+        if (dmp_fcache_read(l->fc, gpa, dst, n, &bad)) {
+            snprintf(l->last_err, sizeof(l->last_err),
+                     "0x%llx: guest-physical 0x%llx cannot be mapped (not a frame of domain %u)",
+                     (unsigned long long)(va + (bad - gpa)), (unsigned long long)bad, l->domid);
+            return -EFAULT;
+        }
+        dst += n;
+        va += n;
+        len -= n;
+    }
+    return 0;
+}
+
+#define WRITE_MAX_PIECES 16
+
+static int live_write(void *ctx, uint64_t va, const void *buf, size_t len)
+{
+    struct dmp_live *l = ctx;
+    if (!l->paused) {
+        snprintf(l->last_err, sizeof(l->last_err),
+                 "write to 0x%llx refused: domain %u is not paused by this handle",
+                 (unsigned long long)va, l->domid);
+        return -EPERM;
+    }
+    if (!l->have_root)
+        return -ENODEV;
+    /* Translate every piece first (fresh walks: the guest may have changed its tables since
+     * the last read), so an unmapped page anywhere in the range refuses the whole write. */
+    struct { uint64_t gpa; size_t n; } piece[WRITE_MAX_PIECES];
+    size_t np = 0;
+    uint64_t a = va;
+    size_t rem = len;
+    while (rem) {
+        uint64_t gpa, left;
+        if (np == WRITE_MAX_PIECES)
+            return -E2BIG;
+        if (translate(l, a, true, &gpa, &left))
+            return -EFAULT;
+        size_t n = left < rem ? (size_t)left : rem;
+        piece[np].gpa = gpa;
+        piece[np++].n = n;
+        a += n;
+        rem -= n;
+    }
+    const uint8_t *src = buf;
+    a = va;
+    for (size_t i = 0; i < np; i++) {
+        uint64_t bad = 0;
+        int rc = dmp_fcache_write(l->fc, piece[i].gpa, src, piece[i].n, &bad);
+        if (rc) {
+            snprintf(l->last_err, sizeof(l->last_err),
+                     "write to 0x%llx: guest-physical 0x%llx cannot be mapped writable (%s)",
+                     (unsigned long long)a, (unsigned long long)bad, strerror(-rc));
+            return rc;
+        }
+        src += piece[i].n;
+        a += piece[i].n;
+    }
+    l->writes++;
+    return 0;
+}
+
+static int live_vcpus(void *ctx, struct dmp_vcpu_state *out, size_t max, size_t *n)
+{
+    struct dmp_live *l = ctx;
+    for (size_t i = 0; i < l->nvcpus && i < max; i++)
+        out[i] = (struct dmp_vcpu_state){ l->vcpus[i].id, l->vcpus[i].rip, l->vcpus[i].rsp,
+                                          l->vcpus[i].cr3, l->vcpus[i].online };
+    *n = l->nvcpus;
+    return 0;
+}
+
+/* The live handle owns the image (not the other way round): close is a no-op here. */
+static const struct dmp_kbackend_ops live_ops = {
+    .name = "xen-live",
+    .read = live_read,
+    .write = live_write,
+    .vcpus = live_vcpus,
+    .close = NULL,
+};
+
+/* ---- domain, pause, vCPUs ---- */
+
+int dmp_live_pause(struct dmp_live *l)
+{
+    if (!l)
+        return -EINVAL;
+    if (xc_domain_pause(l->xch, l->domid) != 0)
+        return errno ? -errno : -EIO;
+    l->paused++;
+    l->pauses++;
+    return 0;
+}
+
+int dmp_live_unpause(struct dmp_live *l)
+{
+    if (!l || !l->paused)
+        return -EINVAL;
+    if (xc_domain_unpause(l->xch, l->domid) != 0)
+        return errno ? -errno : -EIO;
+    l->paused--;
+    l->unpauses++;
+    return 0;
+}
+
+static int read_vcpus(struct dmp_live *l, unsigned max_vcpu_id, char *err, size_t errlen)
+{
+    l->nvcpus = 0;
+    for (unsigned v = 0; v <= max_vcpu_id && l->nvcpus < DMP_LIVE_MAX_VCPUS; v++) {
+        xc_vcpuinfo_t vi;
+        if (xc_vcpu_getinfo(l->xch, l->domid, v, &vi) != 0)
+            continue;   /* no such vCPU */
+        struct dmp_live_vcpu *c = &l->vcpus[l->nvcpus];
+        memset(c, 0, sizeof(*c));
+        c->id = v;
+        c->online = vi.online;
+        if (vi.online) {
+            if (l->hvm) {
+                struct hvm_hw_cpu ctx;
+                if (xc_domain_hvm_getcontext_partial(l->xch, l->domid, HVM_SAVE_CODE(CPU),
+                                                     (uint16_t)v, &ctx, sizeof(ctx)) != 0)
+                    return lerr(err, errlen, errno ? -errno : -EIO,
+                                "domain %u: cannot read the state of vCPU %u: %s", l->domid, v,
+                                strerror(errno));
+                c->rip = ctx.rip;
+                c->rsp = ctx.rsp;
+                c->cr0 = ctx.cr0;
+                c->cr3 = ctx.cr3;
+                c->cr4 = ctx.cr4;
+                c->efer = ctx.msr_efer;
+                c->lstar = ctx.msr_lstar;
+                c->idtr_base = ctx.idtr_base;
+                c->long_mode = (c->cr0 & CR0_PG) && (c->efer & EFER_LMA);
+            } else {
+                vcpu_guest_context_any_t ctx;
+                if (xc_vcpu_getcontext(l->xch, l->domid, v, &ctx) != 0)
+                    return lerr(err, errlen, errno ? -errno : -EIO,
+                                "domain %u: cannot read the context of vCPU %u: %s", l->domid, v,
+                                strerror(errno));
+                c->rip = ctx.x64.user_regs.rip;
+                c->rsp = ctx.x64.user_regs.rsp;
+                c->cr0 = ctx.x64.ctrlreg[0];
+                /* A 64-bit PV guest's CR3 holds a machine frame (xen_cr3_to_pfn is >> 12); its
+                 * page tables hold machine frames too, which is what the foreign mapping of a
+                 * PV domain takes: the same walker works on MFNs. */
+                c->cr3 = ctx.x64.ctrlreg[3];
+                c->cr4 = ctx.x64.ctrlreg[4];
+                c->efer = EFER_LMA | EFER_NXE;   /* Xen runs 64-bit PV guests with both */
+                c->long_mode = true;
+            }
+        }
+        l->nvcpus++;
+    }
+    return 0;
+}
+
+int dmp_live_open(uint32_t domid, unsigned flags, struct dmp_live **out, char *err, size_t errlen)
+{
+    if (!out)
+        return -EINVAL;
+    *out = NULL;
+    if (domid == 0)
+        return lerr(err, errlen, -EPERM,
+                    "domain 0 is dom0, the control domain this tool runs in: introspecting "
+                    "and patching it is refused");
+    if (domid >= DOMID_FIRST_RESERVED)
+        return lerr(err, errlen, -EINVAL, "domain %u is not a guest domain id", domid);
+    struct dmp_live *l = calloc(1, sizeof(*l));
+    if (!l)
+        return lerr(err, errlen, -ENOMEM, "out of memory");
+    l->domid = domid;
+    int rc;
+    l->xch = xc_interface_open(NULL, NULL, 0);
+    if (!l->xch) {
+        rc = lerr(err, errlen, errno ? -errno : -EIO, "cannot open the Xen control interface: %s",
+                  strerror(errno));
+        goto fail;
+    }
+    xc_dominfo_t info;
+    if (xc_domain_getinfo(l->xch, domid, 1, &info) != 1 || info.domid != domid) {
+        rc = lerr(err, errlen, -ESRCH, "domain %u does not exist", domid);
+        goto fail;
+    }
+    if (info.dying || info.shutdown) {
+        rc = lerr(err, errlen, -ESRCH, "domain %u is shutting down", domid);
+        goto fail;
+    }
+    l->hvm = info.hvm;
+    l->hap = info.hap;
+    if (!l->hvm) {
+        unsigned int width = 0;
+        if (xc_domain_get_guest_width(l->xch, domid, &width) != 0 || width != 8) {
+            rc = lerr(err, errlen, -EOPNOTSUPP, "domain %u is a 32-bit PV guest: not supported",
+                      domid);
+            goto fail;
+        }
+    }
+    if (flags & DMP_LIVE_PAUSE) {
+        rc = dmp_live_pause(l);
+        if (rc) {
+            lerr(err, errlen, rc, "cannot pause domain %u: %s", domid, strerror(-rc));
+            goto fail;
+        }
+    }
+    rc = read_vcpus(l, info.max_vcpu_id, err, errlen);
+    if (rc)
+        goto fail;
+    l->fmem = xenforeignmemory_open(NULL, 0);
+    if (!l->fmem) {
+        rc = lerr(err, errlen, errno ? -errno : -EIO, "cannot open foreign memory mapping: %s",
+                  strerror(errno));
+        goto fail;
+    }
+    struct dmp_frame_mapper m = { xfm_map, xfm_unmap, l };
+    rc = dmp_fcache_new(&m, FCACHE_WINDOWS, &l->fc);
+    if (rc) {
+        lerr(err, errlen, rc, "out of memory");
+        goto fail;
+    }
+    dmp_fcache_physmem(l->fc, &l->pm);
+    for (size_t i = 0; i < l->nvcpus && !l->have_root; i++)
+        if (l->vcpus[i].online && l->vcpus[i].long_mode) {
+            l->have_root = true;
+            l->cr3 = l->vcpus[i].cr3;
+            l->ptw_flags = ((l->vcpus[i].cr4 & CR4_LA57) ? DMP_PTW_LA57 : 0) |
+                           ((l->vcpus[i].efer & EFER_NXE) ? DMP_PTW_NXE : 0);
+        }
+    l->ki = dmp_kimage_from_backend(&live_ops, l);
+    if (!l->ki) {
+        rc = lerr(err, errlen, -ENOMEM, "out of memory");
+        goto fail;
+    }
+    *out = l;
+    return 0;
+fail:
+    dmp_live_close(l);
+    return rc;
+}
+
+void dmp_live_close(struct dmp_live *l)
+{
+    if (!l)
+        return;
+    /* Never leave the guest paused behind us, whatever happened. A failing unpause is retried
+     * a bounded number of times, then reported: the guest stays paused, visibly (xl list). */
+    for (unsigned tries = 0; l->paused && tries < 8; tries++) {
+        int rc = dmp_live_unpause(l);
+        if (rc)
+            fprintf(stderr, "dmp-live: cannot unpause domain %u: %s\n", l->domid, strerror(-rc));
+    }
+    dmp_ksyms_free(l->ks);
+    dmp_kimage_close(l->ki);
+    dmp_fcache_free(l->fc);
+    if (l->fmem)
+        xenforeignmemory_close(l->fmem);
+    if (l->xch)
+        xc_interface_close(l->xch);
+    free(l);
+}
+
+void dmp_live_get_stats(const struct dmp_live *l, struct dmp_live_stats *st)
+{
+    memset(st, 0, sizeof(*st));
+    if (!l)
+        return;
+    st->pauses = l->pauses;
+    st->unpauses = l->unpauses;
+    st->paused = l->paused;
+    st->reads = l->reads;
+    st->writes = l->writes;
+    st->walks = l->walks;
+    dmp_fcache_get_stats(l->fc, &st->fc);
+}
+
+bool dmp_live_is_hvm(const struct dmp_live *l) { return l && l->hvm; }
+bool dmp_live_is_hap(const struct dmp_live *l) { return l && l->hap; }
+
+size_t dmp_live_vcpus(const struct dmp_live *l, const struct dmp_live_vcpu **v)
+{
+    if (!l)
+        return 0;
+    if (v)
+        *v = l->vcpus;
+    return l->nvcpus;
+}
+
+struct dmp_kimage *dmp_live_kimage(struct dmp_live *l) { return l ? l->ki : NULL; }
+struct dmp_ksyms *dmp_live_ksyms(struct dmp_live *l) { return l ? l->ks : NULL; }
+const char *dmp_live_last_error(const struct dmp_live *l) { return l ? l->last_err : ""; }
+
+/* ---- the kernel ---- */
+
+static void read_banner(struct dmp_live *l, char *out, size_t outlen)
+{
+    out[0] = 0;
+    const struct dmp_ksym *b = dmp_ksyms_by_name(l->ks, "linux_banner");
+    if (!b || outlen < 2)
+        return;
+    size_t n = 0;
+    /* Byte-wise in small pieces: the string may end right before an unmapped page. */
+    while (n + 1 < outlen) {
+        char c;
+        if (dmp_kimage_read(l->ki, b->addr + n, &c, 1) != 0 || c == 0 || c == '\n')
+            break;
+        out[n++] = (c >= 0x20 && c < 0x7f) ? c : '?';
+    }
+    out[n] = 0;
+}
+
+int dmp_live_find_kernel(struct dmp_live *l, struct dmp_live_kernel *out, char *err, size_t errlen)
+{
+    if (!l || !out)
+        return -EINVAL;
+    if (l->have_kernel) {
+        *out = l->kernel;
+        return 0;
+    }
+    struct dmp_live_kernel k;
+    memset(&k, 0, sizeof(k));
+    const struct dmp_live_vcpu *v = NULL;
+    for (size_t i = 0; i < l->nvcpus && !v; i++)
+        if (l->vcpus[i].online && l->vcpus[i].long_mode)
+            v = &l->vcpus[i];
+    if (!v)
+        return lerr(err, errlen, -ENODEV,
+                    "domain %u: no vCPU is in 64-bit mode with paging on (the guest kernel is "
+                    "not running yet, or this is not an x86-64 kernel)", l->domid);
+    k.cr3_vcpu = v->id;
+    k.ptw_flags = ((v->cr4 & CR4_LA57) ? DMP_PTW_LA57 : 0) | ((v->efer & EFER_NXE) ? DMP_PTW_NXE : 0);
+    k.lstar = v->lstar >= DMP_KMAP_START && v->lstar < DMP_KMAP_END ? v->lstar : 0;
+
+    /* With page-table isolation a vCPU caught in user mode runs on the user PGD, which maps
+     * only the entry text; the kernel PGD is the 8 KiB-aligned page below it. Try that first
+     * and keep whichever root shows more of the kernel image. */
+    double t0 = now();
+    uint64_t roots[2] = { v->cr3 & ~PTI_USER_PGD_BIT, v->cr3 };
+    int nroots = (v->cr3 & PTI_USER_PGD_BIT) && l->hvm ? 2 : 1;
+    if (nroots == 1)
+        roots[0] = v->cr3;
+    char serr[256] = "";
+    bool ok = false;
+    for (int i = 0; i < nroots; i++) {
+        struct dmp_kmap m;
+        char e[256];
+        if (dmp_kmap_scan(&l->pm, roots[i], k.ptw_flags, k.lstar, &m, e, sizeof(e)) != 0) {
+            if (!serr[0])
+                snprintf(serr, sizeof(serr), "%s", e);
+            continue;
+        }
+        if (!ok || m.pages_present > k.map.pages_present) {
+            k.map = m;
+            k.cr3 = roots[i];
+            ok = true;
+        }
+    }
+    k.secs_scan = now() - t0;
+    if (!ok)
+        return lerr(err, errlen, -ENOENT, "domain %u: cannot find the kernel image: %s", l->domid,
+                    serr);
+    l->cr3 = k.cr3;
+    l->ptw_flags = k.ptw_flags;
+    l->tlb_size = 0;
+    for (size_t i = 0; i < k.map.nruns; i++) {
+        int rc = dmp_kimage_add_region(l->ki, k.map.runs[i].start, k.map.runs[i].end,
+                                       k.map.runs[i].flags);
+        if (rc)
+            return lerr(err, errlen, rc, "domain %u: cannot register kernel region 0x%llx-0x%llx: %s",
+                        l->domid, (unsigned long long)k.map.runs[i].start,
+                        (unsigned long long)k.map.runs[i].end, strerror(-rc));
+    }
+
+    t0 = now();
+    char kerr[512] = "";
+    int rc = dmp_ksyms_recover(l->ki, &l->ks, kerr, sizeof(kerr));
+    k.secs_ksyms = now() - t0;
+    if (rc)
+        return lerr(err, errlen, rc,
+                    "domain %u: no kallsyms tables found in guest kernel memory (scanned "
+                    "0x%llx-0x%llx, %zu MiB mapped in %zu regions): %s", l->domid,
+                    (unsigned long long)k.map.start, (unsigned long long)k.map.end,
+                    k.map.pages_present / 256, k.map.nruns, kerr);
+    k.nsyms = dmp_ksyms_count(l->ks);
+    const struct dmp_ksym *s = dmp_ksyms_by_name(l->ks, "_text");
+    if (!s)
+        s = dmp_ksyms_by_name(l->ks, "startup_64");
+    if (!s)
+        return lerr(err, errlen, -ENOENT,
+                    "domain %u: kallsyms has neither _text nor startup_64: not an x86-64 Linux "
+                    "kernel this tool understands", l->domid);
+    k.kernel_start = s->addr;
+    k.link_base = DMP_KERNEL_LINK_BASE;
+    k.slide = (int64_t)(k.kernel_start - k.link_base);
+    if (dmp_kimage_text(l->ki, &k.text_start, &k.text_end, NULL) != 0)
+        return lerr(err, errlen, -ENOENT, "domain %u: kallsyms gave no kernel text bounds", l->domid);
+    if (k.lstar) {
+        const struct dmp_ksym *e = dmp_ksyms_by_name(l->ks, "entry_SYSCALL_64");
+        k.lstar_checked = e != NULL;
+        k.lstar_ok = e && e->addr == k.lstar;
+    }
+    read_banner(l, k.banner, sizeof(k.banner));
+    l->kernel = k;
+    l->have_kernel = true;
+    *out = k;
+    return 0;
+}
