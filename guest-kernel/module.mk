@@ -1,0 +1,34 @@
+# guest-kernel: Linux modules for named memory segments (docs/SEGMENTS.md), built out of tree
+# against the headers of the exact Debian kernel the lab boots (scripts/config.sh):
+#   dmpseg.ko      guest xenbus frontend        -> $(OUT)/guest-modules/ (guest initramfs)
+#   dmpsegback.ko  dom0 grant helper for dmpd   -> $(OUT)/dom0-modules/  (dom0 initramfs)
+# and segtool, the static guest program that exercises a segment -> $(OUT)/guest/.
+# Kbuild cannot put an external module's objects elsewhere (no O= for M=), so each module is
+# built in a copy of its sources under $(BUILD)/kbuild: nothing lands in the source tree.
+GUEST_KREL   := $(shell bash -c '. scripts/config.sh && guest_kernel_release' 2>/dev/null)
+GUEST_KDIR   := /usr/src/linux-headers-$(GUEST_KREL)
+KBUILD_TMP   := $(BUILD)/kbuild
+
+# $(call kmod_rule,<module>,<output dir>)
+define kmod_rule
+$(OUT)/$(2)/$(1).ko: $(wildcard guest-kernel/$(1)/*) $(wildcard guest-kernel/include/*)
+	@test -d $(GUEST_KDIR) || { echo "no kernel headers at $(GUEST_KDIR): run 'make deps'"; exit 1; }
+	rm -rf $(KBUILD_TMP)/$(1) && mkdir -p $(KBUILD_TMP) $(OUT)/$(2)
+	cp -r guest-kernel/$(1) $(KBUILD_TMP)/$(1) && cp -r guest-kernel/include $(KBUILD_TMP)/$(1)/include
+	+$(MAKE) -C $(GUEST_KDIR) M=$(abspath $(KBUILD_TMP)/$(1)) modules
+	cp $(KBUILD_TMP)/$(1)/$(1).ko $$@
+endef
+
+$(OUT)/guest/segtool: guest-kernel/tools/segtool.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CSTD) $(WARN) -O2 -static -o $@ $<
+
+# Sanitizer builds are for unit tests; kernel modules and static guest tools stay out of them.
+ifneq ($(SAN),1)
+$(eval $(call kmod_rule,dmpseg,guest-modules))
+$(eval $(call kmod_rule,dmpsegback,dom0-modules))
+BINS += $(OUT)/guest-modules/dmpseg.ko $(OUT)/dom0-modules/dmpsegback.ko $(OUT)/guest/segtool
+endif
+
+# dmpd's segment service talks to dmpsegback through its ioctl ABI.
+$(OUT)/toolstack/dmpd/svc_segment.o: EXTRA_CFLAGS := -Iguest-kernel/include
