@@ -3,6 +3,9 @@
 
 #include "dmp/dmpd.h"
 
+extern const struct dmpd_service dmpd_service_segment;
+
 const struct dmpd_service *const dmpd_services[] = {
+    &dmpd_service_segment,
     NULL,
 };

@@ -48,16 +48,26 @@ int dmp_seg_size_parse(const char *s, uint64_t *bytes, char *err, size_t errlen)
         snprintf(err, errlen, "size '%s' is not a size (examples: 64m, 4096k, 1g; bare numbers are MiB)", s);
         return -1;
     }
+    char why[200];
+    if (dmp_seg_size_check(b, why, sizeof(why)) < 0) {
+        snprintf(err, errlen, "size '%s': %s", s, why);
+        return -1;
+    }
+    *bytes = b;
+    return 0;
+}
+
+int dmp_seg_size_check(uint64_t b, char *err, size_t errlen)
+{
     if (b == 0 || b % DMP_SEG_PAGE) {
-        snprintf(err, errlen, "size '%s' (%llu bytes) is not a positive multiple of the 4 KiB page", s,
+        snprintf(err, errlen, "size %llu bytes is not a positive multiple of the 4 KiB page",
                  (unsigned long long)b);
         return -1;
     }
     if (b > DMP_SEG_MAX_SIZE) {
-        snprintf(err, errlen, "size '%s' exceeds the 1 GiB segment limit", s);
+        snprintf(err, errlen, "size %llu bytes exceeds the 1 GiB segment limit", (unsigned long long)b);
         return -1;
     }
-    *bytes = b;
     return 0;
 }
 

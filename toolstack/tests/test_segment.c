@@ -41,6 +41,9 @@ int main(void)
     CHECK(strstr(err, "1 GiB") != NULL);
     CHECK(dmp_seg_size_parse("6k", &b, err, sizeof(err)) < 0);
     CHECK(strstr(err, "multiple") != NULL);
+    CHECK(dmp_seg_size_check(8192, err, sizeof(err)) == 0);
+    CHECK(dmp_seg_size_check(8193, err, sizeof(err)) < 0);
+    CHECK(dmp_seg_size_check((1ULL << 30) + 4096, err, sizeof(err)) < 0);
     CHECK(dmp_seg_size_parse("0", &b, err, sizeof(err)) < 0);
     CHECK(dmp_seg_size_parse("lots", &b, err, sizeof(err)) < 0);
     CHECK_EQ_U64(b, 1ULL << 30);   /* failures leave the output alone */

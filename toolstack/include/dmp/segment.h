@@ -32,6 +32,8 @@ int dmp_seg_name_check(const char *name, char *err, size_t errlen);
 int dmp_seg_domname_check(const char *name, char *err, size_t errlen);
 /* Sizes: k/m/g suffixes, bare numbers in MiB (like xl), a page multiple, 4 KiB..1 GiB. */
 int dmp_seg_size_parse(const char *s, uint64_t *bytes, char *err, size_t errlen);
+/* The same bounds for a size already in bytes. */
+int dmp_seg_size_check(uint64_t bytes, char *err, size_t errlen);
 
 bool dmp_seg_allowed(const struct dmp_seg_def *s, const char *domname);
 /* Add or remove a domain name; 0 on change, 1 if nothing to do, -1 if the list is full. */
