@@ -11,5 +11,6 @@ struct dmp_subcmd {
 };
 
 int dmp_cmd_analyze(int argc, char **argv);
+int dmp_cmd_profile(int argc, char **argv);
 
 #endif
