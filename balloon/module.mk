@@ -17,3 +17,12 @@ $(BALLOON_TESTS): $(OUT)/tests/%: $(OUT)/balloon/tests/%.o $(BALLOON_A) $(OUT)/l
 
 LIBS_A     += $(BALLOON_A)
 UNIT_TESTS += $(BALLOON_TESTS)
+
+# dmpctl (mem-set/mem-info/balance) and dmpd (the balancing service) drive this library; they
+# are built by toolstack/module.mk, included after this file. The archive comes after
+# libdmpcommon on their link lines, so libdmpcommon is named again after it.
+EXTRA_DMPCTL_A    += $(BALLOON_A)
+EXTRA_DMPCTL_LIBS += $(OUT)/libdmpcommon.a $(BALLOON_LIBS)
+EXTRA_DMPD_A      += $(BALLOON_A)
+EXTRA_DMPD_LIBS   += $(OUT)/libdmpcommon.a $(BALLOON_LIBS)
+$(OUT)/toolstack/%.o: EXTRA_CFLAGS += -Iballoon/include

@@ -3,9 +3,11 @@
 
 #include "dmp/dmpd.h"
 
+extern const struct dmpd_service dmpd_service_balloon;
 extern const struct dmpd_service dmpd_service_segment;
 
 const struct dmpd_service *const dmpd_services[] = {
+    &dmpd_service_balloon,
     &dmpd_service_segment,
     NULL,
 };

@@ -1,0 +1,790 @@
+/* dmpd service "balloon": the memory balancer.
+ *
+ * Every interval (config key `interval`), for every guest: harvest the working-set sample
+ * armed one interval ago (XEN_DOMCTL_dmp_wss), feed the sampling estimator, arm a new sample,
+ * then run dmp_policy_step over all guests and write the targets that moved through balloon
+ * control (exactly as xl mem-set). Decisions go to stderr and to
+ * <state>/balloon-decisions.jsonl, one JSON object per line; metrics to
+ * <state>/balloon-metrics.json and .prom and over the control socket.
+ *
+ * Settings: the configuration file (dmpd --config, default /etc/dmp/dmpd.conf; absent =
+ * defaults), overlaid every step by per-domain overrides in dom0's xenstore area
+ * /local/domain/0/dmp/balloon/<domain name>/<key> = <value> (guests cannot write there).
+ * The effective settings and each guest's policy memory and estimator state are saved
+ * atomically under the state directory after every step and reloaded at start, so a daemon
+ * restart neither forgets a stuck balloon nor restarts the estimates from nothing. */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <xenctrl.h>
+#include <xenstore.h>
+
+#include "dmp/balloon_config.h"
+#include "dmp/balloon_ctl.h"
+#include "dmp/balloon_policy.h"
+#include "dmp/balloon_report.h"
+#include "dmp/balloon_rng.h"
+#include "dmp/cli.h"
+#include "dmp/dmpd.h"
+#include "dmp/domain.h"
+#include "dmp/util.h"
+#include "dmp/wss_sampling.h"
+#include "dmp/wss_ctl.h"
+
+#define SVC "balloon"
+#define MAX_GUESTS 64
+#define OVERRIDE_ROOT "/local/domain/0/dmp/balloon"
+#define STATE_FILE "balloon-state.txt"
+#define SETTINGS_FILE "balloon-settings.conf"
+#define DECISIONS_FILE "balloon-decisions.jsonl"
+#define METRICS_JSON "balloon-metrics.json"
+#define METRICS_PROM "balloon-metrics.prom"
+/* Guest-physical layout of PVH/HVM guests built by libxl: RAM below the MMIO hole, the rest
+ * from 4 GiB. Samples that fall on unpopulated frames are not armed and do not count. */
+#define LOWMEM_END_PFN 0xF0000ULL
+#define HIGHMEM_START_PFN 0x100000ULL
+
+struct guest {
+    uint32_t domid;
+    char name[DMP_NAME_MAX];
+    bool seen;                      /* present in this step */
+    struct dmp_guest_track track;
+    struct dmp_wss_sampling est;
+    bool armed;                     /* a sample is armed since armed_at */
+    uint64_t armed_at;
+    bool wss_failed;                /* sampling refused for this guest (logged once) */
+    enum dmp_guest_state last_state;
+    struct dmp_decision last;
+    bool have_last;
+};
+
+struct svc {
+    struct dmpd *d;
+    char cfg_text_src[512];         /* where the file settings came from */
+    char *file_cfg_text;            /* the file configuration, serialized */
+    struct dmp_balloon_config cfg;  /* effective: file + xenstore overrides */
+    char override_sig[4096];        /* overrides seen last step (to log changes once) */
+    struct dmp_wss_ctl *wss;
+    struct dmp_rng rng;
+    struct guest g[MAX_GUESTS];
+    size_t n;
+    uint64_t next_step;
+    bool stepped;
+    struct dmp_policy_summary sum;
+    FILE *decisions;
+    uint64_t *sample;               /* DMP_WSS_CTL_MAX gfns */
+};
+
+static void path_in_state(struct svc *s, const char *file, char *buf, size_t len)
+{
+    snprintf(buf, len, "%s/%s", dmpd_state_dir(s->d), file);
+}
+
+/* --- persistence ---------------------------------------------------------------------- */
+
+static int save_state(struct svc *s)
+{
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    if (!f)
+        return -1;
+    fprintf(f, "dmp-balloon-state 1\n");
+    for (size_t i = 0; i < s->n; i++) {
+        const struct guest *g = &s->g[i];
+        const struct dmp_guest_track *t = &g->track;
+        const struct dmp_wss_smoother *sm = &g->est.smooth;
+        const struct dmp_wss_estimate *e = &g->est.last;
+        fprintf(f,
+                "guest domid=%u name=%s state=%d changed_once=%d last_change_ms=%" PRIu64
+                " pushing=%d push_start_ms=%" PRIu64 " push_from_kib=%" PRIu64
+                " push_to_kib=%" PRIu64 " retry_at_ms=%" PRIu64 " stuck_count=%u ever_moved=%d"
+                " seen_report=%d last_swap_in=%" PRIu64 " last_oom=%" PRIu64
+                " primed=%d lv=%a ll=%a lu=%a fv=%a fl=%a fu=%a sv=%a sl=%a su=%a"
+                " e_valid=%d e_bytes=%" PRIu64 " e_lower=%" PRIu64 " e_upper=%" PRIu64
+                " e_samples=%" PRIu64 " e_intervals=%u e_time=%" PRIu64 " e_sat=%d\n",
+                g->domid, g->name, (int)t->state, t->changed_once, t->last_change_ms,
+                t->pushing, t->push_start_ms, t->push_from_kib, t->push_to_kib, t->retry_at_ms,
+                t->stuck_count, t->ever_moved, t->seen_report, t->last_swap_in, t->last_oom,
+                sm->primed, sm->latest.value, sm->latest.lower, sm->latest.upper, sm->fast.value,
+                sm->fast.lower, sm->fast.upper, sm->slow.value, sm->slow.lower, sm->slow.upper,
+                e->valid, e->bytes, e->lower, e->upper, e->samples, e->intervals, e->time_ms,
+                e->saturated);
+    }
+    if (fclose(f) != 0) {
+        free(buf);
+        return -1;
+    }
+    char path[512];
+    path_in_state(s, STATE_FILE, path, sizeof(path));
+    int rc = dmp_write_file_atomic(path, buf, len);
+    free(buf);
+    if (rc < 0)
+        return -1;
+    char *text;
+    size_t tlen;
+    if (dmp_balloon_config_serialize(&s->cfg, &text, &tlen) < 0)
+        return -1;
+    path_in_state(s, SETTINGS_FILE, path, sizeof(path));
+    rc = dmp_write_file_atomic(path, text, tlen);
+    free(text);
+    return rc;
+}
+
+static void init_guest(struct svc *s, struct guest *g, uint32_t domid, const char *name)
+{
+    memset(g, 0, sizeof(*g));
+    g->domid = domid;
+    snprintf(g->name, sizeof(g->name), "%s", name);
+    g->track.domid = domid;
+    struct dmp_wss_sampling_params p;
+    dmp_wss_sampling_params_default(&p, s->cfg.interval_ms);
+    p.sample_pages = s->cfg.sample_pages;
+    dmp_wss_sampling_init(&g->est, &p);
+}
+
+/* One "guest k=v ..." line back into a guest; unknown keys are ignored (forward compatible),
+ * a malformed number rejects the line. */
+static int load_guest_line(struct svc *s, char *line, struct guest *g)
+{
+    uint64_t domid = UINT64_MAX;
+    char name[DMP_NAME_MAX] = "";
+    char *save = NULL;
+    struct dmp_guest_track t = { 0 };
+    struct dmp_wss_smoother sm = { 0 };
+    struct dmp_wss_estimate e = { 0 };
+    strtok_r(line, " \n", &save);   /* "guest" */
+    for (char *tok = strtok_r(NULL, " \n", &save); tok; tok = strtok_r(NULL, " \n", &save)) {
+        char *eq = strchr(tok, '=');
+        if (!eq)
+            return -1;
+        *eq++ = '\0';
+        if (strcmp(tok, "name") == 0) {
+            snprintf(name, sizeof(name), "%s", eq);
+            continue;
+        }
+        char *end;
+        errno = 0;
+        if (tok[1] == 'v' || tok[1] == 'l' || tok[1] == 'u') {
+            if (strlen(tok) == 2) {
+                double v = strtod(eq, &end);
+                if (*end || errno)
+                    return -1;
+                struct dmp_wss_series *ser = tok[0] == 'l' ? &sm.latest : tok[0] == 'f' ? &sm.fast
+                                           : tok[0] == 's' ? &sm.slow : NULL;
+                if (!ser)
+                    return -1;
+                if (tok[1] == 'v')
+                    ser->value = v;
+                else if (tok[1] == 'l')
+                    ser->lower = v;
+                else
+                    ser->upper = v;
+                continue;
+            }
+        }
+        uint64_t v = strtoull(eq, &end, 10);
+        if (*end || errno || end == eq)
+            return -1;
+#define K(n, dst) else if (strcmp(tok, n) == 0) dst = v
+        if (0) {}
+        K("domid", domid);
+        K("state", t.state);
+        K("changed_once", t.changed_once);
+        K("last_change_ms", t.last_change_ms);
+        K("pushing", t.pushing);
+        K("push_start_ms", t.push_start_ms);
+        K("push_from_kib", t.push_from_kib);
+        K("push_to_kib", t.push_to_kib);
+        K("retry_at_ms", t.retry_at_ms);
+        K("stuck_count", t.stuck_count);
+        K("ever_moved", t.ever_moved);
+        K("seen_report", t.seen_report);
+        K("last_swap_in", t.last_swap_in);
+        K("last_oom", t.last_oom);
+        K("primed", sm.primed);
+        K("e_valid", e.valid);
+        K("e_bytes", e.bytes);
+        K("e_lower", e.lower);
+        K("e_upper", e.upper);
+        K("e_samples", e.samples);
+        K("e_intervals", e.intervals);
+        K("e_time", e.time_ms);
+        K("e_sat", e.saturated);
+#undef K
+    }
+    if (domid >= 0x7ff0 || !name[0] || t.state > DMP_GUEST_NO_BALLOON)
+        return -1;
+    init_guest(s, g, (uint32_t)domid, name);
+    t.domid = g->domid;
+    g->track = t;
+    sm.fast_halflife_ms = g->est.smooth.fast_halflife_ms;
+    sm.slow_halflife_ms = g->est.smooth.slow_halflife_ms;
+    g->est.smooth = sm;
+    e.method = DMP_WSS_SAMPLING;
+    g->est.last = e;
+    g->last_state = t.state;
+    return 0;
+}
+
+static int load_state(struct svc *s, char *err, size_t errlen)
+{
+    char path[512];
+    path_in_state(s, STATE_FILE, path, sizeof(path));
+    uint8_t *data;
+    size_t len;
+    if (dmp_read_file(path, &data, &len) < 0) {
+        if (errno == ENOENT)
+            return 0;
+        snprintf(err, errlen, "cannot read %s: %s", path, strerror(errno));
+        return -1;
+    }
+    char *save = NULL;
+    int lineno = 0, loaded = 0;
+    for (char *line = strtok_r((char *)data, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+        lineno++;
+        if (lineno == 1) {
+            if (strcmp(line, "dmp-balloon-state 1") != 0) {
+                snprintf(err, errlen, "%s: not a balloon state file (first line '%.40s')", path, line);
+                free(data);
+                return -1;
+            }
+            continue;
+        }
+        if (strncmp(line, "guest ", 6) != 0 || s->n >= MAX_GUESTS)
+            continue;
+        if (load_guest_line(s, line, &s->g[s->n]) < 0) {
+            dmpd_log(s->d, SVC, "state-skipped", "%s:%d: malformed guest line ignored", path, lineno);
+            continue;
+        }
+        s->n++;
+        loaded++;
+    }
+    free(data);
+    dmpd_log(s->d, SVC, "state-loaded", "%d guests' policy and estimator state from %s", loaded, path);
+    return 0;
+}
+
+/* --- configuration -------------------------------------------------------------------- */
+
+/* Effective configuration for this step: the file's, then every override under
+ * OVERRIDE_ROOT/<name>/<key>. A rejected override is logged (once per change) and ignored. */
+static void apply_overrides(struct svc *s)
+{
+    struct dmp_balloon_config c;
+    char err[512];
+    dmp_balloon_config_init(&c);
+    if (dmp_balloon_config_parse(&c, s->file_cfg_text, strlen(s->file_cfg_text), s->cfg_text_src,
+                                 err, sizeof(err)) < 0) {
+        /* Cannot happen: the text is our own serialization of a valid configuration. */
+        dmpd_log(s->d, SVC, "internal-error", "re-parsing the configuration: %s", err);
+        dmp_balloon_config_free(&c);
+        return;
+    }
+    struct xs_handle *xs = dmpd_xs(s->d);
+    char sig[sizeof(s->override_sig)] = "";
+    size_t sl = 0;
+    unsigned int nd = 0;
+    char **doms = xs ? xs_directory(xs, XBT_NULL, OVERRIDE_ROOT, &nd) : NULL;
+    for (unsigned int i = 0; doms && i < nd; i++) {
+        char path[256];
+        unsigned int nk = 0;
+        snprintf(path, sizeof(path), OVERRIDE_ROOT "/%s", doms[i]);
+        char **keys = xs_directory(xs, XBT_NULL, path, &nk);
+        for (unsigned int k = 0; keys && k < nk; k++) {
+            char kp[384], kv[512], src[512];
+            unsigned int vl;
+            snprintf(kp, sizeof(kp), "%s/%s", path, keys[k]);
+            char *val = xs_read(xs, XBT_NULL, kp, &vl);
+            if (!val)
+                continue;
+            snprintf(kv, sizeof(kv), "%s=%s", keys[k], val);
+            snprintf(src, sizeof(src), "xenstore %s", kp);
+            bool seen_before = strstr(s->override_sig, kp) != NULL;
+            if (sl < sizeof(sig))
+                sl += (size_t)snprintf(sig + sl, sizeof(sig) - sl, "%s=%s;", kp, val);
+            bool seen_same = false;
+            {
+                char probe[512];
+                snprintf(probe, sizeof(probe), "%s=%s;", kp, val);
+                seen_same = strstr(s->override_sig, probe) != NULL;
+            }
+            if (dmp_balloon_config_override(&c, doms[i], kv, src, err, sizeof(err)) < 0) {
+                if (!seen_same)
+                    dmpd_log(s->d, SVC, "override-rejected", "%s", err);
+            } else if (!seen_same) {
+                dmpd_log(s->d, SVC, seen_before ? "override-changed" : "override", "%s: %s", src, kv);
+            }
+            free(val);
+        }
+        free(keys);
+    }
+    free(doms);
+    snprintf(s->override_sig, sizeof(s->override_sig), "%s", sig);
+    dmp_balloon_config_free(&s->cfg);
+    s->cfg = c;
+}
+
+/* --- one balancing step --------------------------------------------------------------- */
+
+static struct guest *find_guest(struct svc *s, uint32_t domid)
+{
+    for (size_t i = 0; i < s->n; i++)
+        if (s->g[i].domid == domid)
+            return &s->g[i];
+    return NULL;
+}
+
+static void drop_unseen(struct svc *s)
+{
+    size_t k = 0;
+    for (size_t i = 0; i < s->n; i++) {
+        if (s->g[i].seen)
+            s->g[k++] = s->g[i];
+        else
+            dmpd_log(s->d, SVC, "guest-gone", "domain %u (%s) left", s->g[i].domid, s->g[i].name);
+    }
+    s->n = k;
+}
+
+/* Harvest the sample armed last step and arm the next one. */
+static void sample_guest(struct svc *s, struct guest *g, const struct dmp_balloon_info *bi,
+                         uint64_t now)
+{
+    if (!s->wss || g->wss_failed)
+        return;
+    uint64_t guest_pages = bi->actual_kib / 4;
+    if (g->armed) {
+        uint32_t armed = 0, touched = 0;
+        if (dmp_wss_ctl_harvest(s->wss, g->domid, NULL, 0, &armed, &touched) == 0 && armed > 0 &&
+            armed <= guest_pages && now > g->armed_at) {
+            if (dmp_wss_sampling_add(&g->est, armed, touched, guest_pages, now, now - g->armed_at) < 0)
+                dmpd_log(s->d, SVC, "estimator-error", "domain %u: %s", g->domid, strerror(errno));
+        }
+        g->armed = false;
+    }
+    uint64_t smax = bi->static_max_kib / 4;
+    if (!smax || !guest_pages)
+        return;
+    xen_pfn_t maxgpfn = 0;
+    if (xc_domain_maximum_gpfn((xc_interface *)dmpd_xch(s->d), g->domid, &maxgpfn) < 0)
+        return;
+    struct dmp_gfn_range r[2];
+    size_t nr = 0;
+    uint64_t low = smax < LOWMEM_END_PFN ? smax : LOWMEM_END_PFN;
+    r[nr++] = (struct dmp_gfn_range){ 0, low };
+    if (smax > low)
+        r[nr++] = (struct dmp_gfn_range){ HIGHMEM_START_PFN, smax - low };
+    for (size_t i = 0; i < nr; i++) {
+        if (r[i].start > maxgpfn)
+            r[i].count = 0;
+        else if (r[i].start + r[i].count > maxgpfn + 1)
+            r[i].count = maxgpfn + 1 - r[i].start;
+    }
+    /* Ballooned-out frames are not armed: ask for more so about sample_pages are. */
+    uint64_t want = (uint64_t)s->cfg.sample_pages * smax / guest_pages;
+    if (want < s->cfg.sample_pages)
+        want = s->cfg.sample_pages;
+    if (want > DMP_WSS_CTL_MAX)
+        want = DMP_WSS_CTL_MAX;
+    long n = dmp_wss_select_sample(&s->rng, r, nr, NULL, NULL, s->sample, (size_t)want);
+    if (n <= 0)
+        return;
+    uint32_t armed = 0;
+    if (dmp_wss_ctl_arm(s->wss, g->domid, s->sample, (uint32_t)n, &armed) < 0) {
+        g->wss_failed = true;
+        dmpd_log(s->d, SVC, "estimator-unavailable",
+                 "domain %u (%s): the hypervisor refused access sampling (%s); no working-set estimate for it",
+                 g->domid, g->name, strerror(errno));
+        return;
+    }
+    g->armed = true;
+    g->armed_at = now;
+}
+
+static void write_metrics(struct svc *s, const struct dmp_decision *dec, size_t n)
+{
+    char path[512];
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    if (f && dmp_balloon_metrics_json(f, &s->sum, dec, n, true) == 0 && fclose(f) == 0) {
+        path_in_state(s, METRICS_JSON, path, sizeof(path));
+        if (dmp_write_file_atomic(path, buf, len) < 0)
+            dmpd_log(s->d, SVC, "metrics-error", "cannot write %s: %s", path, strerror(errno));
+    } else if (f) {
+        fclose(f);
+    }
+    free(buf);
+    buf = NULL;
+    len = 0;
+    f = open_memstream(&buf, &len);
+    if (f && dmp_balloon_metrics_prometheus(f, &s->sum, dec, n) == 0 && fclose(f) == 0) {
+        path_in_state(s, METRICS_PROM, path, sizeof(path));
+        if (dmp_write_file_atomic(path, buf, len) < 0)
+            dmpd_log(s->d, SVC, "metrics-error", "cannot write %s: %s", path, strerror(errno));
+    } else if (f) {
+        fclose(f);
+    }
+    free(buf);
+}
+
+static void step(struct svc *s, uint64_t now)
+{
+    struct xs_handle *xs = dmpd_xs(s->d);
+    xc_interface *xch = (xc_interface *)dmpd_xch(s->d);
+    char err[512];
+    apply_overrides(s);
+
+    uint32_t *ids;
+    int nids = dmp_domain_list(xs, &ids);
+    if (nids < 0) {
+        dmpd_log(s->d, SVC, "error", "cannot list domains: %s", strerror(errno));
+        return;
+    }
+    for (size_t i = 0; i < s->n; i++)
+        s->g[i].seen = false;
+
+    static struct dmp_guest_input in[MAX_GUESTS];
+    static struct dmp_guest_track tr[MAX_GUESTS];
+    static struct dmp_decision dec[MAX_GUESTS];
+    struct guest *gp[MAX_GUESTS];
+    uint64_t vram[MAX_GUESTS];
+    size_t n = 0;
+    for (int i = 0; i < nids && n < MAX_GUESTS; i++) {
+        if (ids[i] == 0)
+            continue;   /* dom0 is not balanced */
+        struct dmp_balloon_info bi;
+        if (dmp_balloon_read(xs, dmpd_xch(s->d), ids[i], &bi, err, sizeof(err)) < 0)
+            continue;   /* being built or torn down */
+        char path[64], *name;
+        unsigned int len;
+        snprintf(path, sizeof(path), "/local/domain/%u/name", ids[i]);
+        name = xs_read(xs, XBT_NULL, path, &len);
+        if (!name)
+            continue;
+        struct guest *g = find_guest(s, ids[i]);
+        if (g && strcmp(g->name, name) != 0)
+            g = NULL;   /* domid reused by another guest */
+        if (!g) {
+            if (s->n >= MAX_GUESTS) {
+                free(name);
+                continue;
+            }
+            /* A stale entry with this domid (renamed guest) is replaced. */
+            struct guest *old = find_guest(s, ids[i]);
+            g = old ? old : &s->g[s->n++];
+            init_guest(s, g, ids[i], name);
+            dmpd_log(s->d, SVC, "guest-new", "domain %u (%s): %s, target %" PRIu64 " KiB, max %" PRIu64 " KiB",
+                     ids[i], name, bi.hvm ? (bi.hap ? "hap" : "shadow") : "pv", bi.target_kib,
+                     bi.static_max_kib);
+        }
+        free(name);
+        g->seen = true;
+        struct dmp_guest_settings set;
+        dmp_balloon_config_domain(&s->cfg, g->name, &set);
+        if (set.estimator == DMP_WSS_SAMPLING)
+            sample_guest(s, g, &bi, now);
+        struct dmp_guest_input *x = &in[n];
+        memset(x, 0, sizeof(*x));
+        x->domid = g->domid;
+        snprintf(x->name, sizeof(x->name), "%s", g->name);
+        x->target_kib = bi.target_kib;
+        x->actual_kib = bi.actual_kib;
+        /* The guest cannot hold more than static-max through its balloon; Xen's max_pages is
+         * ours to raise (we set it with every target, like xl). */
+        x->maxmem_kib = bi.static_max_kib;
+        x->set = set;
+        if (set.estimator == DMP_WSS_SAMPLING)
+            dmp_wss_sampling_estimate(&g->est, &x->wss);
+        x->balloon = bi.feature_balloon == DMP_FEATURE_PRESENT  ? DMP_BALLOON_PRESENT
+                   : bi.feature_balloon == DMP_FEATURE_ABSENT ? DMP_BALLOON_ABSENT
+                                                              : DMP_BALLOON_UNKNOWN;
+        tr[n] = g->track;
+        gp[n] = g;
+        vram[n] = bi.videoram_kib;
+        n++;
+    }
+    free(ids);
+    drop_unseen(s);
+    /* drop_unseen moved entries: re-find the pointers. */
+    for (size_t i = 0; i < n; i++)
+        gp[i] = find_guest(s, in[i].domid);
+
+    xc_physinfo_t pi = { 0 };
+    if (xc_physinfo(xch, &pi) < 0) {
+        dmpd_log(s->d, SVC, "error", "xc_physinfo: %s", strerror(errno));
+        return;
+    }
+    uint64_t free_kib = (uint64_t)pi.free_pages * 4, sum_actual = 0;
+    for (size_t i = 0; i < n; i++)
+        sum_actual += in[i].actual_kib;
+    struct dmp_host_input host = {
+        .now_ms = now,
+        .budget_kib = s->cfg.budget_kib ? s->cfg.budget_kib : sum_actual + free_kib,
+        .reserve_kib = s->cfg.reserve_kib,
+        .free_kib = free_kib,
+    };
+    if (host.reserve_kib > host.budget_kib)
+        host.reserve_kib = host.budget_kib;
+    if (n == 0) {
+        memset(&s->sum, 0, sizeof(s->sum));
+        s->sum.now_ms = now;
+        s->sum.budget_kib = host.budget_kib;
+        s->sum.reserve_kib = host.reserve_kib;
+        s->sum.free_kib = free_kib;
+        write_metrics(s, dec, 0);
+        s->stepped = true;
+        return;
+    }
+    if (dmp_policy_step(&s->cfg.params, &host, in, tr, n, dec, &s->sum) < 0) {
+        dmpd_log(s->d, SVC, "error", "policy step refused its input: %s", strerror(errno));
+        return;
+    }
+    s->stepped = true;
+    for (size_t i = 0; i < n; i++) {
+        struct guest *g = gp[i];
+        g->track = tr[i];
+        g->last = dec[i];
+        g->have_last = true;
+        if (g->track.state != g->last_state) {
+            dmpd_log(s->d, SVC, dmp_guest_state_name(g->track.state),
+                     "domain %u (%s) is now %s (was %s): %s", g->domid, g->name,
+                     dmp_guest_state_name(g->track.state), dmp_guest_state_name(g->last_state),
+                     dec[i].text);
+            g->last_state = g->track.state;
+        }
+        dmp_balloon_log_decision(stderr, &dec[i]);
+        if (s->decisions) {
+            dmp_balloon_log_decision(s->decisions, &dec[i]);
+            fflush(s->decisions);
+        }
+        if (dec[i].new_target_kib == dec[i].old_target_kib)
+            continue;
+        if (dmp_balloon_set_target(xs, dmpd_xch(s->d), g->domid, dec[i].new_target_kib + vram[i], 0,
+                                   err, sizeof(err)) < 0)
+            dmpd_log(s->d, SVC, "set-target-failed", "domain %u (%s): %s", g->domid, g->name, err);
+    }
+    write_metrics(s, dec, n);
+    if (save_state(s) < 0)
+        dmpd_log(s->d, SVC, "state-error", "cannot save state in %s: %s", dmpd_state_dir(s->d),
+                 strerror(errno));
+}
+
+/* --- service interface ---------------------------------------------------------------- */
+
+static int svc_init(struct dmpd *d, void **state, char *err, size_t errlen)
+{
+    struct svc *s = calloc(1, sizeof(*s));
+    if (!s) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    s->d = d;
+    s->sample = calloc(DMP_WSS_CTL_MAX, sizeof(*s->sample));
+    if (!s->sample) {
+        free(s);
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    const char *cfgpath = dmpd_config_path(d);
+    struct dmp_balloon_config fc;
+    dmp_balloon_config_init(&fc);
+    FILE *probe = fopen(cfgpath, "r");
+    if (probe) {
+        fclose(probe);
+        /* The library's message names the file, the line and the key. */
+        if (dmp_balloon_config_load(&fc, cfgpath, err, errlen) < 0) {
+            dmp_balloon_config_free(&fc);
+            free(s->sample);
+            free(s);
+            return -1;
+        }
+        snprintf(s->cfg_text_src, sizeof(s->cfg_text_src), "%s", cfgpath);
+    } else if (errno != ENOENT) {
+        snprintf(err, errlen, "cannot open %s: %s", cfgpath, strerror(errno));
+        dmp_balloon_config_free(&fc);
+        free(s->sample);
+        free(s);
+        return -1;
+    } else {
+        snprintf(s->cfg_text_src, sizeof(s->cfg_text_src), "%s (absent: defaults)", cfgpath);
+    }
+    size_t tl;
+    if (dmp_balloon_config_serialize(&fc, &s->file_cfg_text, &tl) < 0) {
+        snprintf(err, errlen, "out of memory");
+        dmp_balloon_config_free(&fc);
+        free(s->sample);
+        free(s);
+        return -1;
+    }
+    s->cfg = fc;
+    /* Compare with what the last run used: a restart must not silently change behaviour. */
+    char path[512];
+    path_in_state(s, SETTINGS_FILE, path, sizeof(path));
+    struct dmp_balloon_config prev;
+    dmp_balloon_config_init(&prev);
+    char perr[512];
+    if (dmp_balloon_config_load(&prev, path, perr, sizeof(perr)) == 0) {
+        dmpd_log(d, SVC, "settings-reloaded", "previous effective settings in %s", path);
+    }
+    dmp_balloon_config_free(&prev);
+    if (load_state(s, err, errlen) < 0) {
+        dmp_balloon_config_free(&s->cfg);
+        free(s->file_cfg_text);
+        free(s->sample);
+        free(s);
+        return -1;
+    }
+    dmp_rng_seed(&s->rng, dmpd_now_ms() ^ 0x5eed);
+    if (dmpd_xch(d)) {
+        char werr[256];
+        if (dmp_wss_ctl_open(&s->wss, dmpd_xch(d), werr, sizeof(werr)) < 0) {
+            s->wss = NULL;
+            dmpd_log(d, SVC, "estimator-unavailable", "%s", werr);
+        }
+    }
+    path_in_state(s, DECISIONS_FILE, path, sizeof(path));
+    s->decisions = fopen(path, "a");
+    if (!s->decisions)
+        dmpd_log(d, SVC, "log-error", "cannot open %s: %s", path, strerror(errno));
+    char a[24];
+    dmpd_log(d, SVC, "config", "%s: policy %s, interval %s, budget %s, %zu domain sections",
+             s->cfg_text_src, dmp_policy_kind_name(s->cfg.params.kind),
+             dmp_cfg_fmt_ms(s->cfg.interval_ms, a, sizeof(a)),
+             s->cfg.budget_kib ? "fixed" : "computed", s->cfg.n_domains);
+    s->next_step = dmpd_now_ms();
+    *state = s;
+    return 0;
+}
+
+static void svc_tick(struct dmpd *d, void *state, uint64_t now)
+{
+    struct svc *s = state;
+    if (!dmpd_xs(d) || !dmpd_xch(d) || now < s->next_step)
+        return;
+    s->next_step = now + s->cfg.interval_ms;
+    step(s, now);
+}
+
+static void print_status_text(struct svc *s, FILE *out)
+{
+    char a[24], b[24];
+    fprintf(out, "policy %s, budget %s, reserve %s, free %s, targets %s\n",
+            dmp_policy_kind_name(s->cfg.params.kind),
+            dmp_cfg_fmt_kib(s->sum.budget_kib, a, sizeof(a)),
+            dmp_cfg_fmt_kib(s->sum.reserve_kib, b, sizeof(b)),
+            dmp_cfg_fmt_kib(s->sum.free_kib, a, sizeof(a)),
+            dmp_cfg_fmt_kib(s->sum.sum_new_kib, b, sizeof(b)));
+    fprintf(out, "%-16s %5s %10s %10s %10s %10s %10s %-10s %s\n", "Name", "ID", "Target(M)",
+            "Actual(M)", "WSS(M)", "Floor(M)", "Ceil(M)", "State", "Reason");
+    for (size_t i = 0; i < s->n; i++) {
+        const struct guest *g = &s->g[i];
+        if (!g->have_last)
+            continue;
+        const struct dmp_decision *x = &g->last;
+        char wss[24];
+        if (x->wss.valid)
+            snprintf(wss, sizeof(wss), "%" PRIu64, x->wss.bytes >> 20);
+        else
+            snprintf(wss, sizeof(wss), "unknown");
+        fprintf(out, "%-16s %5u %10" PRIu64 " %10" PRIu64 " %10s %10" PRIu64 " %10" PRIu64 " %-10s %s\n",
+                g->name, g->domid, x->new_target_kib >> 10, x->actual_kib >> 10, wss,
+                x->floor_kib >> 10, x->ceiling_kib >> 10, dmp_guest_state_name(x->state),
+                dmp_reason_name(x->reason));
+    }
+}
+
+static int svc_request(struct dmpd *d, void *state, int argc, char **argv, FILE *out)
+{
+    struct svc *s = state;
+    bool json = false, prom = false;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--json") == 0)
+            json = true;
+        else if (strcmp(argv[i], "--prom") == 0)
+            prom = true;
+    }
+    size_t n = 0;
+    static struct dmp_decision dec[MAX_GUESTS];
+    for (size_t i = 0; i < s->n; i++)
+        if (s->g[i].have_last)
+            dec[n++] = s->g[i].last;
+    if (strcmp(argv[0], "status") == 0) {
+        if (!s->stepped && !json) {
+            fprintf(out, "no balancing step yet (interval %" PRIu64 " ms)\n", s->cfg.interval_ms);
+            return DMP_EXIT_OK;
+        }
+        if (json)
+            return dmp_balloon_metrics_json(out, &s->sum, dec, n, true) == 0 ? DMP_EXIT_OK : DMP_EXIT_FAIL;
+        print_status_text(s, out);
+        return DMP_EXIT_OK;
+    }
+    if (strcmp(argv[0], "metrics") == 0) {
+        if (prom)
+            return dmp_balloon_metrics_prometheus(out, &s->sum, dec, n) == 0 ? DMP_EXIT_OK : DMP_EXIT_FAIL;
+        (void)json;
+        return dmp_balloon_metrics_json(out, &s->sum, dec, n, true) == 0 ? DMP_EXIT_OK : DMP_EXIT_FAIL;
+    }
+    if (strcmp(argv[0], "est") == 0 && argc == 2) {
+        uint64_t id;
+        if (dmp_parse_u64(argv[1], &id) < 0) {
+            fprintf(out, "bad domain id '%s'\n", argv[1]);
+            return DMP_EXIT_USAGE;
+        }
+        const struct guest *g = id < 0x7ff0 ? find_guest(s, (uint32_t)id) : NULL;
+        if (!g || !g->have_last) {
+            fprintf(out, "domain %s is not balanced (yet)\n", argv[1]);
+            return DMP_EXIT_NOTHING;
+        }
+        if (g->last.wss.valid)
+            fprintf(out, "estimate_kib=%" PRIu64 " ", g->last.wss.bytes / 1024);
+        fprintf(out, "floor_kib=%" PRIu64 " ceiling_kib=%" PRIu64 " state=%s reason=%s\n",
+                g->last.floor_kib, g->last.ceiling_kib, dmp_guest_state_name(g->last.state),
+                dmp_reason_name(g->last.reason));
+        return DMP_EXIT_OK;
+    }
+    if (strcmp(argv[0], "settings") == 0) {
+        char *text;
+        size_t tl;
+        if (dmp_balloon_config_serialize(&s->cfg, &text, &tl) < 0)
+            return DMP_EXIT_FAIL;
+        fwrite(text, 1, tl, out);
+        free(text);
+        return DMP_EXIT_OK;
+    }
+    fprintf(out, "balloon: unknown request '%s' (status [--json], metrics [--json|--prom], est <domid>, settings)\n",
+            argv[0]);
+    return DMP_EXIT_USAGE;
+}
+
+static void svc_fini(struct dmpd *d, void *state)
+{
+    struct svc *s = state;
+    if (!s)
+        return;
+    if (s->stepped && save_state(s) < 0)
+        dmpd_log(d, SVC, "state-error", "cannot save state: %s", strerror(errno));
+    /* Leave no trapping behind: sampling is off unless we drive it. */
+    for (size_t i = 0; s->wss && i < s->n; i++)
+        if (s->g[i].armed)
+            dmp_wss_ctl_disable(s->wss, s->g[i].domid);
+    dmp_wss_ctl_close(s->wss);
+    if (s->decisions)
+        fclose(s->decisions);
+    dmp_balloon_config_free(&s->cfg);
+    free(s->file_cfg_text);
+    free(s->sample);
+    free(s);
+}
+
+const struct dmpd_service dmpd_service_balloon = {
+    .name = SVC,
+    .interval_ms = 500,
+    .init = svc_init,
+    .tick = svc_tick,
+    .request = svc_request,
+    .fini = svc_fini,
+};
