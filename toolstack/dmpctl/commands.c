@@ -7,9 +7,6 @@ int cmd_list(int argc, char **argv);
 int cmd_mem_set(int argc, char **argv);
 int cmd_mem_info(int argc, char **argv);
 int cmd_balance(int argc, char **argv);
-int cmd_mem_set(int argc, char **argv);
-int cmd_mem_info(int argc, char **argv);
-int cmd_balance(int argc, char **argv);
 int cmd_dmp(int argc, char **argv);
 int cmd_segment(int argc, char **argv);
 
@@ -20,8 +17,5 @@ const struct dmpctl_cmd dmpctl_commands[] = {
     { "mem-info", "[<dom>] [--json]", "target, actual, working set, floor and ceiling", cmd_mem_info },
     { "balance", "status|metrics [--json|--prom]", "the memory balancer in dmpd", cmd_balance },
     { "segment", "<verb> ... [--json]", "named memory segments for guests (segment help)", cmd_segment },
-    { "mem-set", "<dom> <size> [--wait S]", "set a guest's memory target like xl mem-set", cmd_mem_set },
-    { "mem-info", "[<dom>] [--json]", "target, actual, working set, floor and ceiling", cmd_mem_info },
-    { "balance", "status|metrics [--json|--prom]", "the memory balancer in dmpd", cmd_balance },
     { NULL, NULL, NULL, NULL },
 };
