@@ -33,21 +33,12 @@ struct dmp_live {
     struct dmp_live_vcpu vcpus[DMP_LIVE_MAX_VCPUS];
     size_t nvcpus;
     struct dmp_fcache *fc;
-    struct dmp_physmem pm;
+    struct dmp_vmem vm;
     struct dmp_kimage *ki;
     struct dmp_ksyms *ks;
     struct dmp_live_kernel kernel;
     bool have_kernel;
-    /* Translation root for kimage reads: set by dmp_live_find_kernel, or (before that) the
-     * first vCPU in long mode. */
-    bool have_root;
-    uint64_t cr3;
-    unsigned ptw_flags;
-    /* One-entry translation cache for reads: kernel reads are sequential and mostly in large
-     * pages. Writes always walk afresh. */
-    uint64_t tlb_va, tlb_size, tlb_gpa;
-    uint64_t reads, writes, walks;
-    char last_err[256];
+    char last_err[320];   /* room for "domain N: " + the vmem message */
 };
 
 static int lerr(char *err, size_t errlen, int rc, const char *fmt, ...)
@@ -94,58 +85,16 @@ static int xfm_unmap(void *ctx, void *addr, size_t n)
 
 /* ---- kimage backend ---- */
 
-static int translate(struct dmp_live *l, uint64_t va, bool fresh, uint64_t *gpa, uint64_t *left)
-{
-    if (!fresh && l->tlb_size && va - l->tlb_va < l->tlb_size) {
-        *gpa = l->tlb_gpa + (va - l->tlb_va);
-        *left = l->tlb_size - (va - l->tlb_va);
-        return 0;
-    }
-    struct dmp_ptw_result r;
-    l->walks++;
-    int rc = dmp_ptwalk(&l->pm, l->cr3, l->ptw_flags, va, &r);
-    if (rc) {
-        dmp_ptwalk_describe(rc, va, &r, l->last_err, sizeof(l->last_err));
-        return -EFAULT;
-    }
-    uint64_t off = va & (r.page_size - 1);
-    *gpa = r.gpa;
-    *left = r.page_size - off;
-    l->tlb_va = va - off;
-    l->tlb_size = r.page_size;
-    l->tlb_gpa = r.gpa - off;
-    return 0;
-}
-
+/* The translation root is set by dmp_live_find_kernel, or (before that) by dmp_live_open to
+ * the first vCPU in long mode. */
 static int live_read(void *ctx, uint64_t va, void *buf, size_t len)
 {
     struct dmp_live *l = ctx;
-    uint8_t *dst = buf;
-    if (!l->have_root) {
-        snprintf(l->last_err, sizeof(l->last_err), "no vCPU in 64-bit paging mode to translate 0x%llx",
-                 (unsigned long long)va);
-        return -ENODEV;
-    }
-    l->reads++;
-    while (len) {
-        uint64_t gpa, left, bad = 0;
-        if (translate(l, va, false, &gpa, &left))
-            return -EFAULT;
-        size_t n = left < len ? (size_t)left : len;
-        if (dmp_fcache_read(l->fc, gpa, dst, n, &bad)) {
-            snprintf(l->last_err, sizeof(l->last_err),
-                     "0x%llx: guest-physical 0x%llx cannot be mapped (not a frame of domain %u)",
-                     (unsigned long long)(va + (bad - gpa)), (unsigned long long)bad, l->domid);
-            return -EFAULT;
-        }
-        dst += n;
-        va += n;
-        len -= n;
-    }
-    return 0;
+    int rc = dmp_vmem_read(&l->vm, va, buf, len);
+    if (rc)
+        snprintf(l->last_err, sizeof(l->last_err), "domain %u: %s", l->domid, l->vm.last_err);
+    return rc;
 }
-
-#define WRITE_MAX_PIECES 16
 
 static int live_write(void *ctx, uint64_t va, const void *buf, size_t len)
 {
@@ -156,42 +105,10 @@ static int live_write(void *ctx, uint64_t va, const void *buf, size_t len)
                  (unsigned long long)va, l->domid);
         return -EPERM;
     }
-    if (!l->have_root)
-        return -ENODEV;
-    /* Translate every piece first (fresh walks: the guest may have changed its tables since
-     * the last read), so an unmapped page anywhere in the range refuses the whole write. */
-    struct { uint64_t gpa; size_t n; } piece[WRITE_MAX_PIECES];
-    size_t np = 0;
-    uint64_t a = va;
-    size_t rem = len;
-    while (rem) {
-        uint64_t gpa, left;
-        if (np == WRITE_MAX_PIECES)
-            return -E2BIG;
-        if (translate(l, a, true, &gpa, &left))
-            return -EFAULT;
-        size_t n = left < rem ? (size_t)left : rem;
-        piece[np].gpa = gpa;
-        piece[np++].n = n;
-        a += n;
-        rem -= n;
-    }
-    const uint8_t *src = buf;
-    a = va;
-    for (size_t i = 0; i < np; i++) {
-        uint64_t bad = 0;
-        int rc = dmp_fcache_write(l->fc, piece[i].gpa, src, piece[i].n, &bad);
-        if (rc) {
-            snprintf(l->last_err, sizeof(l->last_err),
-                     "write to 0x%llx: guest-physical 0x%llx cannot be mapped writable (%s)",
-                     (unsigned long long)a, (unsigned long long)bad, strerror(-rc));
-            return rc;
-        }
-        src += piece[i].n;
-        a += piece[i].n;
-    }
-    l->writes++;
-    return 0;
+    int rc = dmp_vmem_write(&l->vm, va, buf, len);
+    if (rc)
+        snprintf(l->last_err, sizeof(l->last_err), "domain %u: %s", l->domid, l->vm.last_err);
+    return rc;
 }
 
 static int live_vcpus(void *ctx, struct dmp_vcpu_state *out, size_t max, size_t *n)
@@ -214,6 +131,11 @@ static const struct dmp_kbackend_ops live_ops = {
 };
 
 /* ---- domain, pause, vCPUs ---- */
+
+static unsigned ptw_flags_of(const struct dmp_live_vcpu *v)
+{
+    return ((v->cr4 & CR4_LA57) ? DMP_PTW_LA57 : 0) | ((v->efer & EFER_NXE) ? DMP_PTW_NXE : 0);
+}
 
 int dmp_live_pause(struct dmp_live *l)
 {
@@ -351,14 +273,10 @@ int dmp_live_open(uint32_t domid, unsigned flags, struct dmp_live **out, char *e
         lerr(err, errlen, rc, "out of memory");
         goto fail;
     }
-    dmp_fcache_physmem(l->fc, &l->pm);
-    for (size_t i = 0; i < l->nvcpus && !l->have_root; i++)
-        if (l->vcpus[i].online && l->vcpus[i].long_mode) {
-            l->have_root = true;
-            l->cr3 = l->vcpus[i].cr3;
-            l->ptw_flags = ((l->vcpus[i].cr4 & CR4_LA57) ? DMP_PTW_LA57 : 0) |
-                           ((l->vcpus[i].efer & EFER_NXE) ? DMP_PTW_NXE : 0);
-        }
+    dmp_vmem_init(&l->vm, l->fc);
+    for (size_t i = 0; i < l->nvcpus && !l->vm.have_root; i++)
+        if (l->vcpus[i].online && l->vcpus[i].long_mode)
+            dmp_vmem_set_root(&l->vm, l->vcpus[i].cr3, ptw_flags_of(&l->vcpus[i]));
     l->ki = dmp_kimage_from_backend(&live_ops, l);
     if (!l->ki) {
         rc = lerr(err, errlen, -ENOMEM, "out of memory");
@@ -400,9 +318,9 @@ void dmp_live_get_stats(const struct dmp_live *l, struct dmp_live_stats *st)
     st->pauses = l->pauses;
     st->unpauses = l->unpauses;
     st->paused = l->paused;
-    st->reads = l->reads;
-    st->writes = l->writes;
-    st->walks = l->walks;
+    st->reads = l->vm.reads;
+    st->writes = l->vm.writes;
+    st->walks = l->vm.walks;
     dmp_fcache_get_stats(l->fc, &st->fc);
 }
 
@@ -460,7 +378,7 @@ int dmp_live_find_kernel(struct dmp_live *l, struct dmp_live_kernel *out, char *
                     "domain %u: no vCPU is in 64-bit mode with paging on (the guest kernel is "
                     "not running yet, or this is not an x86-64 kernel)", l->domid);
     k.cr3_vcpu = v->id;
-    k.ptw_flags = ((v->cr4 & CR4_LA57) ? DMP_PTW_LA57 : 0) | ((v->efer & EFER_NXE) ? DMP_PTW_NXE : 0);
+    k.ptw_flags = ptw_flags_of(v);
     k.lstar = v->lstar >= DMP_KMAP_START && v->lstar < DMP_KMAP_END ? v->lstar : 0;
 
     /* With page-table isolation a vCPU caught in user mode runs on the user PGD, which maps
@@ -476,7 +394,7 @@ int dmp_live_find_kernel(struct dmp_live *l, struct dmp_live_kernel *out, char *
     for (int i = 0; i < nroots; i++) {
         struct dmp_kmap m;
         char e[256];
-        if (dmp_kmap_scan(&l->pm, roots[i], k.ptw_flags, k.lstar, &m, e, sizeof(e)) != 0) {
+        if (dmp_kmap_scan(&l->vm.pm, roots[i], k.ptw_flags, k.lstar, &m, e, sizeof(e)) != 0) {
             if (!serr[0])
                 snprintf(serr, sizeof(serr), "%s", e);
             continue;
@@ -491,9 +409,7 @@ int dmp_live_find_kernel(struct dmp_live *l, struct dmp_live_kernel *out, char *
     if (!ok)
         return lerr(err, errlen, -ENOENT, "domain %u: cannot find the kernel image: %s", l->domid,
                     serr);
-    l->cr3 = k.cr3;
-    l->ptw_flags = k.ptw_flags;
-    l->tlb_size = 0;
+    dmp_vmem_set_root(&l->vm, k.cr3, k.ptw_flags);
     for (size_t i = 0; i < k.map.nruns; i++) {
         int rc = dmp_kimage_add_region(l->ki, k.map.runs[i].start, k.map.runs[i].end,
                                        k.map.runs[i].flags);

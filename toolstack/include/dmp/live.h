@@ -101,6 +101,30 @@ void dmp_fcache_get_stats(const struct dmp_fcache *, struct dmp_fcache_stats *);
 void dmp_fcache_physmem(struct dmp_fcache *, struct dmp_physmem *out);
 
 /* ------------------------------------------------------------------------------------------ */
+/* Guest virtual memory: the walker and the frame cache together.                            */
+
+struct dmp_vmem {
+    struct dmp_fcache *fc;      /* not owned */
+    struct dmp_physmem pm;
+    bool have_root;
+    uint64_t cr3;
+    unsigned ptw_flags;
+    /* One-entry translation cache for reads: kernel reads are sequential and mostly in large
+     * pages. Writes always walk afresh. Cleared by dmp_vmem_set_root. */
+    uint64_t tlb_va, tlb_size, tlb_gpa;
+    uint64_t reads, writes, walks;
+    char last_err[256];         /* why the last failing access failed, naming the address */
+};
+
+void dmp_vmem_init(struct dmp_vmem *, struct dmp_fcache *fc);
+void dmp_vmem_set_root(struct dmp_vmem *, uint64_t cr3, unsigned ptw_flags);
+/* 0, -ENODEV (no root yet), or -EFAULT (unmapped page or unmappable frame; see last_err). */
+int  dmp_vmem_read(struct dmp_vmem *, uint64_t va, void *buf, size_t len);
+/* Every page of the range is translated before any byte is written; an unmapped page
+ * anywhere refuses the whole write. At most 16 pages per call (-E2BIG). */
+int  dmp_vmem_write(struct dmp_vmem *, uint64_t va, const void *buf, size_t len);
+
+/* ------------------------------------------------------------------------------------------ */
 /* Kernel image mapping scan.                                                                */
 
 #define DMP_KMAP_START     0xffffffff80000000ull   /* __START_KERNEL_map */
