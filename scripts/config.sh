@@ -16,7 +16,7 @@ DEB_PACKAGES=(
     qemu-system-x86 xen-hypervisor-4.17-amd64 xen-utils-4.17 libxen-dev
     libcapstone-dev libunicorn-dev liblzma-dev zlib1g-dev libzstd-dev
     "linux-image-$GUEST_KERNEL_FLAVOUR" "linux-headers-$GUEST_KERNEL_FLAVOUR"
-    busybox-static cpio kmod xz-utils zstd gnuplot-nox
+    busybox-static cpio kmod xz-utils zstd gnuplot-nox xenstore-utils qemu-system-xen seabios
 )
 
 die() { echo "error: $*" >&2; exit 1; }

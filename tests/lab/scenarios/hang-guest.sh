@@ -3,4 +3,4 @@
 set -eu
 . "$LAB_SCENARIOS/lib.sh"
 cfg=$(guest_config hang pvh 1 128 "sleep,100000")
-run_guest hang "$cfg" "${HANG_TIMEOUT:-60}"
+run_guest hang "$cfg" "${HANG_TIMEOUT:-90}"
