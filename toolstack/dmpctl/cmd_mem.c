@@ -310,12 +310,14 @@ int cmd_balance(int argc, char **argv)
     if (argc < 2 || dmp_cli_wants_help(argc, argv)) {
         printf("usage: dmpctl balance status [--json]\n"
                "       dmpctl balance metrics [--json|--prom]\n"
+               "       dmpctl balance settings\n"
                "Ask dmpd's memory balancer for its per-guest state (targets, estimates,\n"
-               "floors, ceilings, stuck or balloon-less guests) or its metrics.\n");
+               "floors, ceilings, stuck or balloon-less guests), its metrics, or the effective\n"
+               "settings (configuration file + xenstore overrides) in configuration syntax.\n");
         return argc < 2 ? DMP_EXIT_USAGE : DMP_EXIT_OK;
     }
     const char *verb = argv[1];
-    if (strcmp(verb, "status") != 0 && strcmp(verb, "metrics") != 0)
+    if (strcmp(verb, "status") != 0 && strcmp(verb, "metrics") != 0 && strcmp(verb, "settings") != 0)
         return dmp_cli_error(DMP_EXIT_USAGE, "balance", "unknown subcommand '%s'", verb);
     char req[128];
     size_t off = (size_t)snprintf(req, sizeof(req), "balloon %s", verb);

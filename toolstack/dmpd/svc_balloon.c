@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <xenctrl.h>
 #include <xenstore.h>
 
@@ -55,6 +56,8 @@ struct guest {
     bool armed;                     /* a sample is armed since armed_at */
     uint64_t armed_at;
     bool wss_failed;                /* sampling refused for this guest (logged once) */
+    uint64_t cost_us, cost_steps;   /* time spent in harvest + arm hypercalls */
+    uint32_t last_armed, last_touched;
     enum dmp_guest_state last_state;
     struct dmp_decision last;
     bool have_last;
@@ -76,6 +79,13 @@ struct svc {
     FILE *decisions;
     uint64_t *sample;               /* DMP_WSS_CTL_MAX gfns */
 };
+
+static uint64_t dmpd_now_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
+}
 
 static void path_in_state(struct svc *s, const char *file, char *buf, size_t len)
 {
@@ -353,13 +363,18 @@ static void drop_unseen(struct svc *s)
 static void sample_guest(struct svc *s, struct guest *g, const struct dmp_balloon_info *bi,
                          uint64_t now)
 {
-    if (!s->wss || g->wss_failed)
+    /* A paused guest touches nothing (and may still be under construction by libxl): its
+     * last sample stays armed until it runs again. */
+    if (!s->wss || g->wss_failed || bi->paused)
         return;
     uint64_t guest_pages = bi->actual_kib / 4;
+    uint64_t t0 = dmpd_now_us();
     if (g->armed) {
         uint32_t armed = 0, touched = 0;
         if (dmp_wss_ctl_harvest(s->wss, g->domid, NULL, 0, &armed, &touched) == 0 && armed > 0 &&
             armed <= guest_pages && now > g->armed_at) {
+            g->last_armed = armed;
+            g->last_touched = touched;
             if (dmp_wss_sampling_add(&g->est, armed, touched, guest_pages, now, now - g->armed_at) < 0)
                 dmpd_log(s->d, SVC, "estimator-error", "domain %u: %s", g->domid, strerror(errno));
         }
@@ -402,6 +417,15 @@ static void sample_guest(struct svc *s, struct guest *g, const struct dmp_balloo
     }
     g->armed = true;
     g->armed_at = now;
+    uint64_t us = dmpd_now_us() - t0;
+    g->cost_us += us;
+    g->cost_steps++;
+    /* The estimator's own cost, for the overhead figures in docs/BALLOON.md. */
+    dmpd_log(s->d, SVC, "sampling",
+             "domain %u (%s): harvest %u/%u touched, armed %u of %ld frames, %" PRIu64
+             " us in hypercalls (mean %" PRIu64 " us over %" PRIu64 " steps)",
+             g->domid, g->name, g->last_touched, g->last_armed, armed, n, us,
+             g->cost_us / g->cost_steps, g->cost_steps);
 }
 
 static void write_metrics(struct svc *s, const struct dmp_decision *dec, size_t n)
@@ -457,7 +481,7 @@ static void step(struct svc *s, uint64_t now)
         if (ids[i] == 0)
             continue;   /* dom0 is not balanced */
         struct dmp_balloon_info bi;
-        if (dmp_balloon_read(xs, dmpd_xch(s->d), ids[i], &bi, err, sizeof(err)) < 0)
+        if (dmp_balloon_read(xs, dmpd_xch(s->d), ids[i], &bi, err, sizeof(err)) < 0 || bi.dying)
             continue;   /* being built or torn down */
         char path[64], *name;
         unsigned int len;

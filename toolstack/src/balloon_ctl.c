@@ -64,6 +64,8 @@ int dmp_balloon_read(struct xs_handle *xs, struct xc_interface_core *xchc, uint3
     }
     out->hvm = info.hvm;
     out->hap = info.hap;
+    out->paused = info.paused;
+    out->dying = info.dying || info.shutdown;
     out->actual_kib = (uint64_t)info.nr_pages * 4;
     out->maxmem_kib = info.max_memkb;
     snprintf(path, sizeof(path), "/local/domain/%u/memory/target", domid);

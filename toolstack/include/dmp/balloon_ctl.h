@@ -30,6 +30,8 @@ struct dmp_balloon_info {
     uint32_t domid;
     bool hvm;                   /* HVM container (PVH or HVM): the PoD target applies */
     bool hap;
+    bool paused;                /* paused (also while libxl is still building it) */
+    bool dying;                 /* shut down or being destroyed */
     uint64_t target_kib;        /* memory/target */
     uint64_t static_max_kib;    /* memory/static-max */
     uint64_t videoram_kib;      /* memory/videoram (0 if absent) */
