@@ -63,7 +63,7 @@ if [ $failed = 0 ] || [ -f "$BUILD/lab/dom0.cpio.gz" ]; then
     run_test lab-hang-guest expect_status 3 'did not finish within;last console lines of hang' \
         tests/lab/run.sh --scenario hang-guest --timeout 300 --run-id lab-hang-guest
     run_test lab-hang-dom0 expect_status 124 'timed out after;tail of.*serial.log;hang-dom0: sleeping forever' \
-        tests/lab/run.sh --scenario hang-dom0 --timeout 45 --run-id lab-hang-dom0
+        tests/lab/run.sh --scenario hang-dom0 --timeout 150 --run-id lab-hang-dom0
 fi
 
 [ $failed = 0 ] || log "failed: ${failures[*]}"

@@ -401,7 +401,8 @@ int main(int argc, char **argv)
     char *create[] = { "xl", "create", "-p", (char *)a.config, NULL };
     char idbuf[32];
     char *domid[] = { "xl", "domid", (char *)a.name, NULL };
-    if (run_cmd(create, 120, NULL, 0) != 0) {
+    /* Building a PV domain decompresses the kernel in dom0: slow under emulation and load. */
+    if (run_cmd(create, 300, NULL, 0) != 0) {
         set_error(&a, "xl create -p %s failed", a.config);
     } else if (run_cmd(domid, 20, idbuf, sizeof(idbuf)) != 0) {
         set_error(&a, "guest %s not found after create", a.name);
