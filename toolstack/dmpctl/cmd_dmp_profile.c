@@ -14,6 +14,8 @@
 #include "dmp/cli.h"
 #include "dmp/domain.h"
 #include "dmp/json.h"
+#include "dmp/ksyms.h"
+#include "dmp/live.h"
 #include "dmp/perfc.h"
 #include "dmp/profile.h"
 #include "dmp/util.h"
@@ -34,6 +36,7 @@ static void profile_usage(FILE *f)
 {
     fprintf(f,
             "usage: dmpctl dmp profile <domain> [--seconds N] [--top K] [--slots N] [--json]\n"
+            "                          [--no-symbols]\n"
             "Count the page-table-related VM exits of a shadow-paged HVM/PVH guest per guest\n"
             "instruction (RIP) for N seconds (default %u, at most %u), then print the K hottest\n"
             "(default %u; 0 = all) with their kind:\n"
@@ -43,6 +46,8 @@ static void profile_usage(FILE *f)
             "  pf_mmio    #PF handled as MMIO (or a skipped write to read-only memory)\n"
             "  cr3_write, invlpg, invpcid\n"
             "--slots: per-vCPU table size (power of two, %u..%u, default %u).\n"
+            "Kernel RIPs are named from the guest's own kallsyms (found in its memory, with\n"
+            "the KASLR slide; the guest is paused briefly after the window); --no-symbols skips it.\n"
             "Needs the DMP hypervisor. Exit 3 if the domain is PV or uses HAP (no such exits).\n"
             "Ctrl-C ends the window early; profiling is always turned off before exiting.\n",
             PROFILE_DEFAULT_SECONDS, PROFILE_MAX_SECONDS, PROFILE_DEFAULT_TOP,
@@ -112,11 +117,59 @@ static double profile_wait(unsigned seconds, const char *name, uint32_t domid, b
     return now_seconds() - start;
 }
 
-/* TODO(live backend): symbolise RIPs as "native_set_pte+0x3" with the live-guest kernel
- * backend (toolstack/src/live_*.c: dmp_live_open(domid, ...) -> struct dmp_kimage + kallsyms
- * with the KASLR slide) once it has landed; until then RIPs are printed raw and no symbol
- * column is shown (no guessed names). */
-static const dmp_profile_symbolizer profile_symbolizer = NULL;
+/* Symbols of the running guest kernel (kallsyms recovered from guest memory by the live
+ * backend, at their KASLR-slid addresses). Only names from the kernel's own tables are shown:
+ * with the heuristic fallback's made-up "fn_<addr>" names the column stays empty. */
+struct profile_syms {
+    struct dmp_live *live;
+    struct dmp_ksyms *ks;
+    int64_t slide;
+};
+
+static int profile_symbolize(void *ctx, uint64_t rip, char *buf, size_t len)
+{
+    const struct profile_syms *ps = ctx;
+    /* User-space RIPs (demand faults of the guest's processes) are not kernel symbols, even
+     * where an absolute kallsyms entry (the per-CPU area) happens to sit below them. */
+    if (rip < 0xffff800000000000ull)
+        return -1;
+    const struct dmp_ksym *s = dmp_ksyms_by_addr(ps->ks, rip);
+    if (!s)
+        return -1;
+    snprintf(buf, len, "%s+0x%llx", s->name, (unsigned long long)(rip - s->addr));
+    return 0;
+}
+
+/* Find the guest kernel's symbols. The domain is paused only while the kernel is located and
+ * kallsyms is read (after the profiling window, so the pause does not distort it). Returns 0,
+ * or -1 with a message in err; the profile is then printed with raw RIPs. */
+static int profile_syms_open(uint32_t domid, struct profile_syms *ps, char *err, size_t errlen)
+{
+    struct dmp_live_kernel k;
+    memset(ps, 0, sizeof(*ps));
+    if (dmp_live_open(domid, DMP_LIVE_PAUSE, &ps->live, err, errlen) != 0)
+        return -1;
+    int rc = dmp_live_find_kernel(ps->live, &k, err, errlen);
+    int urc = dmp_live_unpause(ps->live);
+    if (rc == 0 && urc != 0) {
+        snprintf(err, errlen, "cannot unpause domain %u: %s", domid, strerror(-urc));
+        rc = urc;
+    }
+    if (rc == 0) {
+        ps->ks = dmp_live_ksyms(ps->live);
+        ps->slide = k.slide;
+        if (!ps->ks || !dmp_ksyms_from_tables(ps->ks)) {
+            snprintf(err, errlen, "no kallsyms tables in the guest kernel");
+            rc = -ENOENT;
+        }
+    }
+    if (rc != 0) {
+        dmp_live_close(ps->live);
+        memset(ps, 0, sizeof(*ps));
+        return -1;
+    }
+    return 0;
+}
 
 int dmp_cmd_profile(int argc, char **argv)
 {
@@ -124,7 +177,7 @@ int dmp_cmd_profile(int argc, char **argv)
     const char *dom = NULL;
     uint64_t seconds = PROFILE_DEFAULT_SECONDS, top = PROFILE_DEFAULT_TOP;
     uint64_t slots = DMP_TRAP_PROFILE_DEFAULT_SLOTS;
-    bool json = false;
+    bool json = false, symbols = true;
 
     if (dmp_cli_wants_help(argc, argv)) {
         profile_usage(stdout);
@@ -134,6 +187,8 @@ int dmp_cmd_profile(int argc, char **argv)
         const char *a = argv[i];
         if (strcmp(a, "--json") == 0) {
             json = true;
+        } else if (strcmp(a, "--no-symbols") == 0) {
+            symbols = false;
         } else if (strcmp(a, "--seconds") == 0 || strcmp(a, "--top") == 0 ||
                    strcmp(a, "--slots") == 0) {
             if (i + 1 >= argc)
@@ -199,6 +254,8 @@ int dmp_cmd_profile(int argc, char **argv)
     struct dmp_perfc_snapshot pa = { 0 }, pb = { 0 };
     struct dmp_profile prof;
     dmp_profile_init(&prof);
+    struct profile_syms syms = { 0 };
+    char sym_err[512] = "";
 
     xc_dominfo_t info;
     if (xc_domain_getinfo(xch, domid, 1, &info) != 1 || info.domid != domid) {
@@ -256,6 +313,21 @@ int dmp_cmd_profile(int argc, char **argv)
         goto out;
     }
     dmp_profile_sort(&prof);
+    /* The window is over: stop counting before the symbol lookup pauses the guest. */
+    enabled = false;
+    rc = dmp_profiler_disable(pr, domid);
+    if (rc != 0 && rc != -ESRCH) {
+        ret = dmp_cli_error(DMP_EXIT_FAIL, cmd, "cannot disable profiling of '%s' (%u): %s",
+                            name, domid, strerror(-rc));
+        goto out;
+    }
+    bool have_syms = false;
+    if (symbols && prof.n) {
+        have_syms = profile_syms_open(domid, &syms, sym_err, sizeof(sym_err)) == 0;
+        if (!have_syms)
+            fprintf(stderr, "dmpctl %s: no symbols, printing raw RIPs: %s\n", cmd, sym_err);
+    }
+    dmp_profile_symbolizer symf = have_syms ? profile_symbolize : NULL;
 
     if (json) {
         struct dmp_json j;
@@ -263,7 +335,11 @@ int dmp_cmd_profile(int argc, char **argv)
         dmp_json_obj_begin(&j);
         DMP_JSON_KV(&j, "name", dmp_json_str, name);
         DMP_JSON_KV(&j, "interrupted", dmp_json_bool, profile_interrupted != 0);
-        dmp_profile_json(&j, &prof, (size_t)top, took, profile_symbolizer, NULL);
+        if (have_syms)
+            DMP_JSON_KV(&j, "kaslr_slide", dmp_json_hex, (uint64_t)syms.slide);
+        else if (symbols)
+            DMP_JSON_KV(&j, "symbols_error", dmp_json_str, sym_err);
+        dmp_profile_json(&j, &prof, (size_t)top, took, symf, &syms);
         if (have_perfc)
             profile_perfc_json(&j, &pa, &pb);
         dmp_json_obj_end(&j);
@@ -271,7 +347,7 @@ int dmp_cmd_profile(int argc, char **argv)
         fputc('\n', stdout);
     } else {
         printf("profile of '%s' ", name);
-        dmp_profile_print(stdout, &prof, (size_t)top, took, profile_symbolizer, NULL);
+        dmp_profile_print(stdout, &prof, (size_t)top, took, symf, &syms);
         ret = DMP_EXIT_OK;
     }
 
@@ -284,6 +360,8 @@ out:
             ret = DMP_EXIT_FAIL;
         }
     }
+    if (syms.live)
+        dmp_live_close(syms.live);
     dmp_profile_free(&prof);
     if (have_perfc) {
         dmp_perfc_free(&pa);
