@@ -34,3 +34,11 @@ $(OUT)/bin/dmpd: $(call objs,toolstack/dmpd) $(XEN_A) $(COMMON_A) $(EXTRA_DMPD_A
 	$(CC) $(LDFLAGS) -o $@ $^ $(XEN_LIBS) $(EXTRA_DMPD_LIBS)
 
 BINS += $(OUT)/bin/dmpd
+
+# Lab-only tool: hostile and edge-case calls of the hypervisor's trap profiler op
+# (tests/lab/scenarios/dmp-profile.sh). Not a unit test: it needs our Xen and a guest.
+$(OUT)/bin/dmp-profop-hostile: $(OUT)/toolstack/tests/profop_hostile.o $(XEN_A) $(COMMON_A)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(XEN_LIBS)
+
+BINS += $(OUT)/bin/dmp-profop-hostile
