@@ -254,7 +254,7 @@ static int analyze_paused(struct dmp_live *l, struct report *r)
 static int classify(struct dmp_live *l, struct report *r)
 {
     struct dmp_codeview cv;
-    int rc = dmp_cv_from_kimage(&cv, dmp_live_kimage(l), dmp_live_ksyms(l));
+    int rc = dmp_live_codeview(&cv, dmp_live_kimage(l), dmp_live_ksyms(l));
     if (rc)
         return dmp_cli_error(DMP_EXIT_FAIL, CMD, "domain %s: no kernel text to classify: %s",
                              r->name, strerror(-rc));

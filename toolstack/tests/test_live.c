@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "dmp/classify.h"
 #include "dmp/live.h"
 #include "dmp/test.h"
 #include "../../dmp-patcher/tests/ksyms_synth.h"
@@ -389,7 +390,8 @@ static void test_kernel_scan_and_ksyms(void)
         snprintf(names[i], sizeof(names[i]), i == 150 ? "native_set_pte" : "fn%zu", i);
         syms[n++] = (struct synth_sym){ names[i], 't', KTEXT + 0x1000 + 64 * i, 0 };
     }
-    syms[n++] = (struct synth_sym){ "_etext", 'T', KTEXT + 0x1000 + 64 * 300, 0 };
+    /* fn299 runs into 64 KiB of int3 alignment padding before _etext. */
+    syms[n++] = (struct synth_sym){ "_etext", 'T', KTEXT + 0x1000 + 64 * 300 + 0x10000, 0 };
     syms[n++] = (struct synth_sym){ "linux_banner", 'R', KRODATA, 0 };
     uint64_t root = build_kernel(syms, n);
     struct dmp_fcache *c = new_cache(32);
@@ -453,7 +455,28 @@ static void test_kernel_scan_and_ksyms(void)
         uint64_t ts, te;
         CHECK_EQ_U64(dmp_kimage_text(k, &ts, &te, NULL), 0);
         CHECK_EQ_U64(ts, KTEXT + 0x1000);
-        CHECK_EQ_U64(te, KTEXT + 0x1000 + 64 * 300);
+        CHECK_EQ_U64(te, KTEXT + 0x1000 + 64 * 300 + 0x10000);
+        /* The classification view stops fn299 at its code, not at _etext. */
+        struct dmp_codeview cv;
+        struct dmp_func f;
+        CHECK_EQ_U64(dmp_live_codeview(&cv, k, s), 0);
+        CHECK_EQ_U64(dmp_cv_by_name(&cv, "fn299", &f), 0);
+        CHECK_EQ_U64(f.size, 1);
+        CHECK_EQ_U64(dmp_cv_by_name(&cv, "fn298", &f), 0);
+        CHECK_EQ_U64(f.size, 64);   /* short padding is left alone */
+        CHECK_EQ_U64(dmp_cv_func_at(&cv, KTEXT + 0x1000 + 64 * 299 + 0x100, &f), (uint64_t)-ENOENT);
+        CHECK_EQ_U64(dmp_cv_func_at(&cv, KTEXT + 0x1000 + 64 * 299, &f), 0);
+        bool seen = false;
+        for (size_t i = 0; i < cv.nsyms(cv.ctx); i++)
+            if (cv.sym_get(cv.ctx, i, &f) == 0 && strcmp(f.name, "fn299") == 0)
+                seen = f.size == 1;
+        CHECK(seen);
+        struct dmp_sites sites;
+        CHECK_EQ_U64(dmp_classify_all(&cv, &sites), 0);
+        if (sites.insns_decoded >= 40000) fprintf(stderr, "  decoded %zu\n", sites.insns_decoded);
+        CHECK(sites.insns_decoded < 40000);   /* not 64 Ki more int3s */
+        dmp_sites_free(&sites);
+        dmp_cv_release(&cv);
         dmp_ksyms_free(s);
     }
     /* An unmapped kernel address is an error naming it, not a crash. */

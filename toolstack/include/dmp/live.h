@@ -20,6 +20,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "dmp/codeview.h"
 #include "dmp/kimage.h"
 #include "dmp/ksyms.h"
 
@@ -223,5 +224,19 @@ const char *dmp_live_last_error(const struct dmp_live *);
  * found in guest kernel memory ..." for an unrecognised kernel). */
 int  dmp_live_find_kernel(struct dmp_live *, struct dmp_live_kernel *out, char *err, size_t errlen);
 struct dmp_ksyms *dmp_live_ksyms(struct dmp_live *);
+
+/* ------------------------------------------------------------------------------------------ */
+/* Code view for classification.                                                             */
+
+/* Padding at least this long at a function's end is not code. */
+#define DMP_LIVE_PAD_TRIM 4096
+
+/* dmp_cv_from_kimage's view with every text symbol's size trimmed of a trailing run of int3
+ * (0xcc) or zero padding of DMP_LIVE_PAD_TRIM bytes or more. kallsyms sizes run to the next
+ * symbol, and the 6.1 text has megabyte-long alignment gaps (before __entry_text_end, the SRSO
+ * alias thunks, _etext ...) that would otherwise be decoded one int3 at a time: millions of
+ * useless instructions, about 0.5 GB of decoder records, which does not fit a small dom0.
+ * The trimmed bytes hold no instruction, so no site is lost. Release with dmp_cv_release. */
+int dmp_live_codeview(struct dmp_codeview *cv, struct dmp_kimage *ki, struct dmp_ksyms *ks);
 
 #endif
