@@ -257,7 +257,8 @@ static int dmpseg_mmap(struct file *file, struct vm_area_struct *vma)
 	unsigned long npages = vma_pages(vma);
 	int ret = 0;
 
-	if (!(vma->vm_flags & VM_SHARED))
+	/* A read-only fd's MAP_SHARED mapping has VM_MAYSHARE without VM_SHARED. */
+	if (!(vma->vm_flags & VM_MAYSHARE))
 		return -EINVAL;
 	if (dev->ro && (vma->vm_flags & VM_WRITE))
 		return -EPERM;
@@ -285,6 +286,8 @@ static const struct file_operations dmpseg_fops = {
 	.write = dmpseg_write,
 	.llseek = dmpseg_llseek,
 	.mmap = dmpseg_mmap,
+	/* Stores land in the granted pages directly: msync has nothing to write back. */
+	.fsync = noop_fsync,
 };
 
 static ssize_t name_show(struct device *d, struct device_attribute *a, char *buf)
