@@ -27,7 +27,7 @@ copy_with_libs() {
 
 dom0_modules="xen-evtchn xen-gntdev xen-gntalloc xen-privcmd xenfs virtio_pci 9pnet_virtio 9p xen-blkback loop"
 xen_tools="xl xenstored xenconsoled xenconsole xen-init-dom0 xenperf xen-memshare xenpaging"
-dom0_inputs=("$0" "$TOP/tests/lab/dom0/init" /usr/bin/busybox "/boot/vmlinuz-$KREL")
+dom0_inputs=("$0" "$TOP/tests/lab/dom0/init" /usr/bin/busybox "/boot/vmlinuz-$KREL" /usr/libexec/xen-qemu-system-i386)
 for t in $xen_tools; do dom0_inputs+=("/usr/lib/xen-4.17/bin/$t"); done
 dom0_inputs+=($(ls "$OUTBIN"/* 2>/dev/null || true))
 # Out-of-tree dom0 modules (guest-kernel/module.mk), loaded by the scenarios that use them.
@@ -49,9 +49,20 @@ if ! stamp_ok "$LAB/dom0.cpio.gz" "$want"; then
         done
     done
     for t in $xen_tools; do copy_with_libs "$root" "/usr/lib/xen-4.17/bin/$t" "/usr/lib/xen-4.17/bin/$t"; done
+    # xenstore-read/-write/-ls/... are links to one multi-call binary.
+    copy_with_libs "$root" /usr/bin/xenstore /usr/bin/xenstore
+    for l in /usr/bin/xenstore-{chmod,exists,list,ls,read,rm,watch,write}; do ln -sf xenstore "$root$l"; done
     # glibc dlopen()s libgcc_s for pthread_cancel (xl uses it); ldd cannot see that.
     install -D -m 0644 /lib/x86_64-linux-gnu/libgcc_s.so.1 "$root/lib/x86_64-linux-gnu/libgcc_s.so.1"
     cp -a /etc/xen "$root/etc/"
+    # Full HVM guests: the device model, hvmloader and the firmware blobs QEMU loads.
+    copy_with_libs "$root" /usr/libexec/xen-qemu-system-i386 /usr/libexec/xen-qemu-system-i386
+    for f in /usr/lib/xen-4.17/boot/hvmloader /usr/share/seabios/bios-256k.bin \
+             /usr/share/seabios/vgabios-stdvga.bin /usr/share/qemu/linuxboot_dma.bin \
+             /usr/share/qemu/linuxboot.bin /usr/share/qemu/kvmvapic.bin; do
+        install -D -m 0644 "$(readlink -f "$f")" "$root$f"
+    done
+    cp -r /usr/share/qemu/keymaps "$root/usr/share/qemu/"   # read even with -vnc none
     for b in "$OUTBIN"/*; do [ -f "$b" ] && copy_with_libs "$root" "$b" "/usr/local/bin/$(basename "$b")"; done
     for k in "$BUILD"/out/dom0-modules/*.ko; do [ -f "$k" ] && install -D -m 0644 "$k" "$root/lib/modules/$(basename "$k")"; done
     (cd "$root" && find . | cpio -o -H newc --quiet | gzip -1) > "$LAB/dom0.cpio.gz.tmp"
