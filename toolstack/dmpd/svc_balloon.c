@@ -56,6 +56,7 @@ struct guest {
     bool armed;                     /* a sample is armed since armed_at */
     uint64_t armed_at;
     bool wss_failed;                /* sampling refused for this guest (logged once) */
+    uint32_t arm_failures;          /* consecutive transient ARM failures */
     uint64_t cost_us, cost_steps;   /* time spent in harvest + arm hypercalls */
     uint32_t last_armed, last_touched;
     enum dmp_guest_state last_state;
@@ -409,12 +410,20 @@ static void sample_guest(struct svc *s, struct guest *g, const struct dmp_balloo
         return;
     uint32_t armed = 0;
     if (dmp_wss_ctl_arm(s->wss, g->domid, s->sample, (uint32_t)n, &armed) < 0) {
-        g->wss_failed = true;
-        dmpd_log(s->d, SVC, "estimator-unavailable",
-                 "domain %u (%s): the hypervisor refused access sampling (%s); no working-set estimate for it",
-                 g->domid, g->name, strerror(errno));
+        int e = errno;
+        /* Not supported for this guest (PV, HAP on EPT) or not allowed: stop asking. Anything
+         * else (a guest ballooning under us, no memory for a p2m split) is retried next step,
+         * up to a bound. */
+        bool permanent = e == EOPNOTSUPP || e == ENOSYS || e == EPERM || e == EACCES ||
+                         ++g->arm_failures >= 10;
+        if (permanent)
+            g->wss_failed = true;
+        dmpd_log(s->d, SVC, permanent ? "estimator-unavailable" : "estimator-retry",
+                 "domain %u (%s): arming %ld sample frames failed (%s)%s", g->domid, g->name, n,
+                 strerror(e), permanent ? "; no working-set estimate for it" : "; retrying next step");
         return;
     }
+    g->arm_failures = 0;
     g->armed = true;
     g->armed_at = now;
     uint64_t us = dmpd_now_us() - t0;
