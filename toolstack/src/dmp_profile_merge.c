@@ -192,7 +192,7 @@ void dmp_profile_print(FILE *f, const struct dmp_profile *p, size_t top, double 
         const struct dmp_trap_entry *e = &p->e[i];
         char name[160] = "";
         if (sym && sym(sym_ctx, e->rip, name, sizeof(name)) != 0)
-            snprintf(name, sizeof(name), "?");
+            name[0] = '\0';    /* user-space RIP, or outside every kernel symbol */
         fprintf(f, "%4zu  0x%016" PRIx64 "  %-9s  %10" PRIu64 "  %5.1f%%  %s\n", i + 1, e->rip,
                 dmp_trap_kind_name(e->kind), e->count, 100.0 * share(e->count, total), name);
     }
