@@ -16,8 +16,11 @@ int cmd_segment(int argc, char **argv);
 #define DEFAULT_ATTACH_WAIT_S 10
 #define DEFAULT_DETACH_WAIT_S 10
 #define MAX_WAIT_S 60
-/* Slack on top of the daemon's own bounded wait for the reply to travel back. */
-#define CALL_SLACK_MS 5000
+/* Slack on top of the daemon's own bounded wait: granting and publishing take time too, and a
+ * loaded host (TCG lab) makes every xenstore round trip slow. */
+#define CALL_SLACK_MS 30000
+/* Registry updates fsync the state directory, which can be slow storage (9p in the lab). */
+#define SIMPLE_CALL_MS 30000
 
 static const char *socket_path(void)
 {
@@ -114,7 +117,7 @@ static int do_create(int argc, char **argv)
         return dmp_cli_error(DMP_EXIT_USAGE, CMD, "%s", err);
     snprintf(req, sizeof(req), "segment create %s %llu %s %s", pos[0], (unsigned long long)bytes,
              shared ? "shared" : "private", persistent ? "persistent" : "transient");
-    return call(req, 5000);
+    return call(req, SIMPLE_CALL_MS);
 }
 
 static int do_attach_detach(int argc, char **argv, bool attach)
@@ -163,7 +166,7 @@ static int do_simple(int argc, char **argv, int nargs)
     snprintf(req, sizeof(req), "segment %s %s%s%s", argv[0], argv[1], nargs == 2 ? " " : "",
              nargs == 2 ? argv[2] : "");
     /* replace writes the whole segment to disk with fsync: allow for a slow disk. */
-    return call(req, strcmp(argv[0], "replace") == 0 ? 60000 : 5000);
+    return call(req, strcmp(argv[0], "replace") == 0 ? 120000 : SIMPLE_CALL_MS);
 }
 
 int cmd_segment(int argc, char **argv)
@@ -186,7 +189,7 @@ int cmd_segment(int argc, char **argv)
     if (strcmp(verb, "list") == 0) {
         if (argc > 2 || (argc == 2 && strcmp(argv[1], "--json") != 0))
             return dmp_cli_error(DMP_EXIT_USAGE, CMD, "list takes only --json");
-        return call(argc == 2 ? "segment list --json" : "segment list", 5000);
+        return call(argc == 2 ? "segment list --json" : "segment list", SIMPLE_CALL_MS);
     }
     return dmp_cli_error(DMP_EXIT_USAGE, CMD, "unknown verb '%s' (try 'dmpctl segment --help')", verb);
 }

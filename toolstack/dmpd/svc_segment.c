@@ -38,6 +38,7 @@
 #define MAX_ATTACH 16
 #define MAX_WAIT_MS 60000
 #define POLL_MS 50
+#define NUDGE_MS 2000
 
 /* xenbus states (xen/io/xenbus.h) */
 enum { XB_UNKNOWN = 0, XB_INITIALISING = 1, XB_INITWAIT = 2, XB_CONNECTED = 4, XB_CLOSING = 5, XB_CLOSED = 6 };
@@ -51,6 +52,7 @@ struct attachment {
     unsigned int devid;
     uint32_t grant_id;
     enum att_state state;
+    uint64_t next_nudge_ms;   /* detach pending: when to repeat the Closing request */
 };
 
 struct segment {
@@ -480,11 +482,15 @@ static int wait_frontend(struct xs_handle *xs, const struct attachment *a, int w
     char p[128];
     fe_path(a, "state", p, sizeof(p));
     int st = XB_UNKNOWN;
-    for (int waited = 0; waited <= wait_ms; waited += POLL_MS) {
+    /* Deadline by the clock: on a loaded host each xenstore round trip takes a while too. */
+    uint64_t deadline = dmpd_now_ms() + (uint64_t)wait_ms;
+    for (int polls = 0; polls <= MAX_WAIT_MS / POLL_MS; polls++) {
         st = xb_state(xs, p);
         if (st == want || (want == XB_CONNECTED && st >= XB_CLOSING) ||
             (want == XB_CLOSED && (st == XB_UNKNOWN || !domain_exists(xs, a->domid))))
             return st;
+        if (dmpd_now_ms() >= deadline)
+            break;
         usleep(POLL_MS * 1000);
     }
     return st;
@@ -787,8 +793,15 @@ static void seg_tick(struct dmpd *d, void *state, uint64_t now_ms)
                 a->state = ATT_CONNECTED;
                 dmpd_log(d, SVC, "connected", "%s in %s", g->def.name, a->domname);
             } else if (a->state == ATT_LEAKED || dead) {
-                if ((dead || st == XB_CLOSED || st == XB_UNKNOWN) && finish_detach(s, g, k, &busy) == 0)
+                if ((dead || st == XB_CLOSED || st == XB_UNKNOWN) && finish_detach(s, g, k, &busy) == 0) {
                     dmpd_log(d, SVC, "reclaimed", "segment %s: late detach completed", g->def.name);
+                } else if (!dead && st != XB_CLOSED && now_ms >= a->next_nudge_ms) {
+                    /* Rewriting Closing fires the guest's watch again: a frontend that ignored
+                     * the first request (busy, or its driver reloaded) gets another chance. */
+                    be_path(a, "state", p, sizeof(p));
+                    xs_printf(xs, XBT_NULL, p, "%d", XB_CLOSING);
+                    a->next_nudge_ms = now_ms + NUDGE_MS;
+                }
             }
         }
     }
