@@ -126,6 +126,9 @@ static int fill_or_check(const char *path, uint64_t seed, uint64_t mib, int fill
         } else if (w[i] != pattern(seed, i)) {
             if (!bad++)
                 first = i;
+            if (bad <= 8)
+                printf("@@SEG bad word at byte %llu: 0x%016llx, want 0x%016llx\n", (unsigned long long)i * 8,
+                       (unsigned long long)w[i], (unsigned long long)pattern(seed, i));
         }
     }
     if (fill && msync(p, len, MS_SYNC) < 0)

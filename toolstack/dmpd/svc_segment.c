@@ -137,6 +137,13 @@ static int mem_open(struct segsvc *s, struct segment *g, FILE *out)
         free(data);
     } else if (g->def.saved && g->initial) {
         memcpy(m, g->initial, g->def.size);
+        if (memcmp(m, g->initial, g->def.size) != 0) {
+            /* Nothing else can write this fresh memory yet: a mismatch is a host fault. */
+            fprintf(out, "segment '%s': restoring its contents failed verification\n", g->def.name);
+            munmap(m, g->def.size);
+            close(fd);
+            return -1;
+        }
     }
     /* Otherwise the fresh memfd is zero-filled: a segment never replaced starts zeroed. */
     g->memfd = fd;
@@ -463,6 +470,10 @@ static int req_replace(struct segsvc *s, int argc, char **argv, FILE *out)
             return DMP_EXIT_FAIL;
         }
         memcpy(copy, g->mem, g->def.size);
+        /* The guests keep running: what they store during the copy may or may not be in the
+         * snapshot, like a DCSS save. A difference here therefore only gets logged. */
+        if (memcmp(copy, g->mem, g->def.size) != 0)
+            dmpd_log(s->d, SVC, "replace-racing", "%s changed while it was being snapshotted", g->def.name);
         free(g->initial);
         g->initial = copy;
     }
