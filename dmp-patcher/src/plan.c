@@ -182,6 +182,16 @@ static bool target_is_named(const struct dmp_codeview *cv, uint64_t va, const ch
            strncmp(f.name, prefix, strlen(prefix)) == 0;
 }
 
+/* A return thunk: the file has `jmp __x86_return_thunk`; at boot the kernel rewrites those
+ * jumps to the thunk its mitigation chose (srso_return_thunk, srso_alias_return_thunk,
+ * retbleed_return_thunk ...) or to `ret`. The live text must be recognised the same way. */
+static bool target_is_return_thunk(const struct dmp_codeview *cv, uint64_t va)
+{
+    struct dmp_func f;
+    return dmp_cv_func_at(cv, va, &f) == 0 && f.start == va &&
+           strstr(f.name, "return_thunk") != NULL;
+}
+
 static const struct dmp_known_site *known_overlap(const struct dmp_planner *p, uint64_t s,
                                                   uint64_t e)
 {
@@ -254,8 +264,7 @@ static int helper_stub(struct dmp_planner *p, uint64_t callee, enum dmp_site_kin
         if (!in->valid)
             break;
         if (in->flow == DMP_FLOW_RET ||
-            (in->flow == DMP_FLOW_JMP && target_is_named(p->cv, in->target,
-                                                         "__x86_return_thunk"))) {
+            (in->flow == DMP_FLOW_JMP && target_is_return_thunk(p->cv, in->target))) {
             end = i;
             break;
         }

@@ -13,6 +13,11 @@ static const struct dmp_subcmd dmp_subcmds[] = {
       "find the running kernel, its symbols, KASLR slide and page-table sites", dmp_cmd_analyze },
     { "profile", "<dom> [--seconds N]",
       "count page-table exits per guest instruction (shadow paging)", dmp_cmd_profile },
+    { "patch", "<dom> [--sites all-mmu|hot]",
+      "live-patch the guest kernel's MMU sites (passthrough mode), with a journal", dmp_cmd_patch },
+    { "status", "<dom> [--json]", "is the guest live-patched: sites, mode, stub area, journal",
+      dmp_cmd_status },
+    { "unpatch", "<dom>", "restore the original kernel bytes from the journal", dmp_cmd_unpatch },
 };
 
 static void usage(FILE *f)

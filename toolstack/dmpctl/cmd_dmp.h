@@ -12,5 +12,8 @@ struct dmp_subcmd {
 
 int dmp_cmd_analyze(int argc, char **argv);
 int dmp_cmd_profile(int argc, char **argv);
+int dmp_cmd_patch(int argc, char **argv);
+int dmp_cmd_status(int argc, char **argv);
+int dmp_cmd_unpatch(int argc, char **argv);
 
 #endif

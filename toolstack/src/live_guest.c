@@ -28,6 +28,7 @@ struct dmp_live {
     xc_interface *xch;
     xenforeignmemory_handle *fmem;
     uint32_t domid;
+    unsigned max_vcpu_id;
     bool hvm, hap;
     unsigned paused, pauses, unpauses;
     struct dmp_live_vcpu vcpus[DMP_LIVE_MAX_VCPUS];
@@ -258,6 +259,7 @@ int dmp_live_open(uint32_t domid, unsigned flags, struct dmp_live **out, char *e
             goto fail;
         }
     }
+    l->max_vcpu_id = info.max_vcpu_id;
     rc = read_vcpus(l, info.max_vcpu_id, err, errlen);
     if (rc)
         goto fail;
@@ -287,6 +289,16 @@ int dmp_live_open(uint32_t domid, unsigned flags, struct dmp_live **out, char *e
 fail:
     dmp_live_close(l);
     return rc;
+}
+
+int dmp_live_refresh_vcpus(struct dmp_live *l, char *err, size_t errlen)
+{
+    if (!l)
+        return -EINVAL;
+    if (!l->paused)
+        return lerr(err, errlen, -EPERM,
+                    "domain %u: vCPU states are only meaningful while it is paused", l->domid);
+    return read_vcpus(l, l->max_vcpu_id, err, errlen);
 }
 
 void dmp_live_close(struct dmp_live *l)

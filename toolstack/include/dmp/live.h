@@ -206,6 +206,9 @@ void dmp_live_close(struct dmp_live *);
 int  dmp_live_pause(struct dmp_live *);     /* 0 or -errno; counted */
 int  dmp_live_unpause(struct dmp_live *);   /* -EINVAL if this handle holds no pause */
 void dmp_live_get_stats(const struct dmp_live *, struct dmp_live_stats *);
+/* Read every vCPU's state again (the handle must hold the domain paused: -EPERM otherwise),
+ * e.g. before writing text after a pause taken later than dmp_live_open. */
+int  dmp_live_refresh_vcpus(struct dmp_live *, char *err, size_t errlen);
 
 bool dmp_live_is_hvm(const struct dmp_live *);   /* HVM container (PVH or HVM) */
 bool dmp_live_is_hap(const struct dmp_live *);

@@ -1,0 +1,995 @@
+/* dmpctl dmp patch / status / unpatch: live patching of a running guest kernel, in
+ * "passthrough" mode (the stubs' hv_update does the original write; the hypervisor fast path
+ * plugs into the same slot later). Safety rules and the journal: docs/DMP.md "Live patching".
+ *
+ * Journal: written BEFORE the first guest byte changes, in two places so that a new dmpctl
+ * process (a toolstack restart) can undo: xenstore /local/domain/0/dmp/<domid>/journal/
+ * (dom0's own subtree: the guest can neither read nor change it; chunked because xenstored
+ * limits a node's size) and the file /var/lib/dmp/dmp/<domain-uuid>.journal. */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <xenstore.h>
+
+#include "cmd_dmp.h"
+#include "dmp/classify.h"
+#include "dmp/cli.h"
+#include "dmp/codeview.h"
+#include "dmp/domain.h"
+#include "dmp/journal.h"
+#include "dmp/json.h"
+#include "dmp/live.h"
+#include "dmp/livepatch.h"
+#include "dmp/plan.h"
+#include "dmp/util.h"
+
+#define JOURNAL_DIR "/var/lib/dmp/dmp"
+#define XS_CHUNK 1024          /* xenstored's default node size quota is 2048 bytes */
+#define XS_MAX_CHUNKS 4096
+#define RIP_RETRIES 50         /* pause/unpause rounds waiting for vCPUs to leave a range */
+#define GRACE_US 200000        /* after restoring sites, before removing the stubs */
+
+static double now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* ---- domain identity ---- */
+
+struct dom {
+    uint32_t domid;
+    char name[DMP_DOMAIN_NAME_MAX];
+    char uuid[64];
+    char xs_dir[64];
+    char file[256];
+};
+
+static int resolve(struct xs_handle *xs, const char *cmd, const char *spec, struct dom *d)
+{
+    char err[512];
+    memset(d, 0, sizeof(*d));
+    if (dmp_domain_resolve(xs, spec, &d->domid, d->name, sizeof(d->name), err, sizeof(err)))
+        return dmp_cli_error(DMP_EXIT_USAGE, cmd, "%s", err);
+    char path[64];
+    unsigned len;
+    snprintf(path, sizeof(path), "/local/domain/%u/vm", d->domid);
+    char *vm = xs_read(xs, XBT_NULL, path, &len);
+    const char *u = vm ? strrchr(vm, '/') : NULL;
+    snprintf(d->uuid, sizeof(d->uuid), "%s", u && u[1] ? u + 1 : "");
+    free(vm);
+    snprintf(d->xs_dir, sizeof(d->xs_dir), "/local/domain/0/dmp/%u/journal", d->domid);
+    snprintf(d->file, sizeof(d->file), "%s/%s.journal", JOURNAL_DIR,
+             d->uuid[0] ? d->uuid : d->name);
+    return DMP_EXIT_OK;
+}
+
+/* ---- journal storage ---- */
+
+static int journal_store(struct xs_handle *xs, const struct dom *d, const char *text, char *err,
+                         size_t errlen)
+{
+    size_t len = strlen(text), n = (len + XS_CHUNK - 1) / XS_CHUNK;
+    if (n > XS_MAX_CHUNKS) {
+        snprintf(err, errlen, "journal too large for xenstore (%zu bytes)", len);
+        return -E2BIG;
+    }
+    int rc = dmp_mkdir_p(JOURNAL_DIR);
+    if (rc == 0)
+        rc = dmp_write_file_atomic(d->file, text, len);
+    if (rc) {
+        snprintf(err, errlen, "cannot write journal %s: %s", d->file, strerror(rc < 0 ? -rc : rc));
+        return rc < 0 ? rc : -rc;
+    }
+    for (unsigned tries = 0; tries < 8; tries++) {
+        xs_transaction_t t = xs_transaction_start(xs);
+        if (t == XBT_NULL)
+            break;
+        bool ok = true;
+        char path[128], num[32];
+        xs_rm(xs, t, d->xs_dir);   /* may not exist */
+        for (size_t i = 0; i < n && ok; i++) {
+            snprintf(path, sizeof(path), "%s/%zu", d->xs_dir, i);
+            size_t cl = len - i * XS_CHUNK < XS_CHUNK ? len - i * XS_CHUNK : XS_CHUNK;
+            ok = xs_write(xs, t, path, text + i * XS_CHUNK, (unsigned)cl);
+        }
+        snprintf(path, sizeof(path), "%s/uuid", d->xs_dir);
+        ok = ok && xs_write(xs, t, path, d->uuid, (unsigned)strlen(d->uuid));
+        snprintf(path, sizeof(path), "%s/chunks", d->xs_dir);
+        snprintf(num, sizeof(num), "%zu", n);
+        ok = ok && xs_write(xs, t, path, num, (unsigned)strlen(num));
+        if (!ok) {
+            xs_transaction_end(xs, t, true);
+            break;
+        }
+        if (xs_transaction_end(xs, t, false))
+            return 0;
+        if (errno != EAGAIN)
+            break;
+    }
+    snprintf(err, errlen, "cannot write journal to xenstore %s: %s", d->xs_dir, strerror(errno));
+    unlink(d->file);
+    return -EIO;
+}
+
+/* Returns malloc'd text and where it came from, or NULL when there is no journal. */
+static char *journal_fetch(struct xs_handle *xs, const struct dom *d, const char **where)
+{
+    char path[128];
+    unsigned len;
+    snprintf(path, sizeof(path), "%s/chunks", d->xs_dir);
+    char *cs = xs_read(xs, XBT_NULL, path, &len);
+    snprintf(path, sizeof(path), "%s/uuid", d->xs_dir);
+    char *uu = xs_read(xs, XBT_NULL, path, &len);
+    /* A journal left by an earlier domain with the same id (destroyed without unpatch) is
+     * not this domain's. */
+    bool mine = uu && strcmp(uu, d->uuid) == 0;
+    free(uu);
+    unsigned long n = cs ? strtoul(cs, NULL, 10) : 0;
+    free(cs);
+    if (mine && n > 0 && n <= XS_MAX_CHUNKS) {
+        char *text = malloc(n * XS_CHUNK + 1);
+        size_t tl = 0;
+        bool ok = text != NULL;
+        for (unsigned long i = 0; i < n && ok; i++) {
+            snprintf(path, sizeof(path), "%s/%lu", d->xs_dir, i);
+            char *c = xs_read(xs, XBT_NULL, path, &len);
+            ok = c && len <= XS_CHUNK;
+            if (ok) {
+                memcpy(text + tl, c, len);
+                tl += len;
+            }
+            free(c);
+        }
+        if (ok) {
+            text[tl] = 0;
+            *where = "xenstore";
+            return text;
+        }
+        free(text);
+    }
+    uint8_t *data;
+    size_t dl;
+    if (dmp_read_file(d->file, &data, &dl) == 0) {
+        *where = "file";
+        return (char *)data;
+    }
+    return NULL;
+}
+
+/* 1 = journal loaded, 0 = none, -1 = present but unusable (message printed). */
+static int journal_load(struct xs_handle *xs, const struct dom *d, const char *cmd,
+                        struct dmp_lp_journal *j, const char **where)
+{
+    char *text = journal_fetch(xs, d, where);
+    if (!text)
+        return 0;
+    char err[256];
+    int rc = dmp_lp_journal_parse(text, j, err, sizeof(err));
+    free(text);
+    if (rc) {
+        dmp_cli_error(DMP_EXIT_FAIL, cmd, "domain %s: journal (%s) unusable: %s", d->name, *where,
+                      err);
+        return -1;
+    }
+    if (strcmp(j->uuid, d->uuid) != 0) {   /* stale file of another incarnation */
+        dmp_lp_journal_free(j);
+        return 0;
+    }
+    return 1;
+}
+
+static void journal_remove(struct xs_handle *xs, const struct dom *d)
+{
+    char path[96];
+    snprintf(path, sizeof(path), "/local/domain/0/dmp/%u", d->domid);
+    xs_rm(xs, XBT_NULL, path);
+    unlink(d->file);
+}
+
+/* ---- guest memory ---- */
+
+static int ki_read(void *ctx, uint64_t va, void *buf, size_t len)
+{
+    return dmp_kimage_read(ctx, va, buf, len);
+}
+static int ki_write(void *ctx, uint64_t va, const void *buf, size_t len)
+{
+    return dmp_kimage_write(ctx, va, buf, len);
+}
+
+/* Write page by page (the live write path takes at most 16 pages) and read back. */
+static int write_region(struct dmp_live *l, uint64_t va, const uint8_t *b, size_t len, char *err,
+                        size_t errlen)
+{
+    struct dmp_kimage *ki = dmp_live_kimage(l);
+    uint8_t back[4096];
+    for (size_t off = 0; off < len;) {
+        size_t n = 4096 - ((va + off) & 4095);
+        if (n > len - off)
+            n = len - off;
+        int rc = dmp_kimage_write(ki, va + off, b + off, n);
+        if (rc == 0)
+            rc = dmp_kimage_read(ki, va + off, back, n);
+        if (rc == 0 && memcmp(back, b + off, n) != 0)
+            rc = -EIO;
+        if (rc) {
+            snprintf(err, errlen, "write of 0x%" PRIx64 "+%zu failed: %s%s%s", va + off, n,
+                     strerror(-rc), rc == -EIO ? " (read back differs)" : "; ",
+                     rc == -EIO ? "" : dmp_live_last_error(l));
+            return rc;
+        }
+        off += n;
+    }
+    return 0;
+}
+
+static unsigned held_pauses(const struct dmp_live *l)
+{
+    struct dmp_live_stats st;
+    dmp_live_get_stats(l, &st);
+    return st.paused;
+}
+
+static size_t vcpu_rips(struct dmp_live *l, uint64_t *rips, size_t max)
+{
+    const struct dmp_live_vcpu *v;
+    size_t nv = dmp_live_vcpus(l, &v), k = 0;
+    for (size_t i = 0; i < nv && k < max; i++)
+        if (v[i].online)
+            rips[k++] = v[i].rip;
+    return k;
+}
+
+static bool plan_busy(const struct dmp_plan *p, const uint64_t *rips, size_t nr)
+{
+    return dmp_lp_any_in(rips, nr, p->site, p->len) ||
+           (p->tramp_va && dmp_lp_any_in(rips, nr, p->tramp_va, p->tramp_len));
+}
+
+/* Pause and re-read vCPU states until none is in any range busy() names (bounded). */
+static int pause_clear(struct dmp_live *l, bool (*busy)(const void *, const uint64_t *, size_t),
+                       const void *arg, unsigned *waits, char *err, size_t errlen)
+{
+    uint64_t rips[DMP_LIVE_MAX_VCPUS];
+    for (unsigned i = 0; i < RIP_RETRIES; i++) {
+        int rc = dmp_live_pause(l);
+        if (rc) {
+            snprintf(err, errlen, "cannot pause: %s", strerror(-rc));
+            return rc;
+        }
+        rc = dmp_live_refresh_vcpus(l, err, errlen);
+        if (rc)
+            return rc;   /* still paused: the caller unpauses */
+        size_t nr = vcpu_rips(l, rips, DMP_LIVE_MAX_VCPUS);
+        if (!busy(arg, rips, nr))
+            return 0;
+        (*waits)++;
+        dmp_live_unpause(l);
+        usleep(10000);
+    }
+    snprintf(err, errlen, "a vCPU stayed inside the code to be changed for %u rounds",
+             RIP_RETRIES);
+    return -EBUSY;
+}
+
+static bool journal_sites_busy(const void *arg, const uint64_t *rips, size_t nr)
+{
+    const struct dmp_lp_journal *j = arg;
+    for (size_t i = 0; i < j->nplans; i++)
+        if (plan_busy(&j->plans[i], rips, nr))
+            return true;
+    return false;
+}
+
+static bool stub_busy(const void *arg, const uint64_t *rips, size_t nr)
+{
+    const struct dmp_lp_journal *j = arg;
+    return dmp_lp_any_in(rips, nr, j->stub_base, j->stub_len);
+}
+
+/* Open without pausing and find the kernel (the slow part runs while the guest runs). */
+static int open_guest(const char *cmd, const struct dom *d, struct dmp_live **out,
+                      struct dmp_live_kernel *k, bool need_shadow)
+{
+    char err[768];
+    int rc = dmp_live_open(d->domid, 0, out, err, sizeof(err));
+    if (rc)
+        return dmp_cli_error(DMP_EXIT_FAIL, cmd, "%s", err);
+    if (!dmp_live_is_hvm(*out)) {
+        dmp_live_close(*out);
+        return dmp_cli_error(DMP_EXIT_FAIL, cmd,
+                             "refused: domain %s is a PV guest; its page-table updates are "
+                             "already hypercalls, DMP patches HVM/PVH guests under shadow paging",
+                             d->name);
+    }
+    if (need_shadow && dmp_live_is_hap(*out)) {
+        dmp_live_close(*out);
+        return dmp_cli_error(DMP_EXIT_NOTHING, cmd,
+                             "nothing to do: domain %s uses HAP (its page-table writes do not "
+                             "trap)", d->name);
+    }
+    rc = dmp_live_find_kernel(*out, k, err, sizeof(err));
+    if (rc) {
+        dmp_live_close(*out);
+        return dmp_cli_error(DMP_EXIT_FAIL, cmd,
+                             "refused: kernel of domain %s not recognised, left untouched: %s",
+                             d->name, err);
+    }
+    return DMP_EXIT_OK;
+}
+
+/* ---- patch ---- */
+
+static void usage_patch(FILE *f)
+{
+    fprintf(f,
+            "usage: dmpctl dmp patch <dom> [--sites all-mmu|hot] [--hot-file F] [--dry-run] "
+            "[--json]\n"
+            "  Patch the running kernel of an HVM/PVH shadow-paging guest so its MMU helper\n"
+            "  calls go through DMP stubs (mode " DMP_LP_MODE ": the stubs' hv_update does the\n"
+            "  original write; no exit is saved until the hypervisor fast path is plugged in).\n"
+            "  --sites all-mmu  direct calls of the MMU helpers in the live text (default)\n"
+            "  --sites hot      the addresses in --hot-file F (one per line, e.g. hot RIPs from\n"
+            "                   'dmpctl dmp profile'); atomic RMW sites are skipped in " DMP_LP_MODE
+            "\n"
+            "  --dry-run        plan only, change nothing\n"
+            "Exit status: 0 patched or already patched, 1 refused/failed (guest unchanged),\n"
+            "2 usage or unknown domain, 3 nothing to do (HAP guest).\n");
+}
+
+struct patch_result {
+    char first_refusal[200];
+    size_t candidates, planned, refused, skipped_atomic, skipped_busy, skipped_changed, applied;
+    unsigned refusals[DMP_REFUSE_MAX];
+    double t_plan, t_paused, t_total;
+};
+
+static void print_patch_json(const struct dom *d, const struct dmp_lp_journal *j,
+                             const struct patch_result *r, bool dry, bool already)
+{
+    struct dmp_json js;
+    dmp_json_init(&js, stdout, true);
+    dmp_json_obj_begin(&js);
+    DMP_JSON_KV(&js, "domain", dmp_json_str, d->name);
+    DMP_JSON_KV(&js, "domid", dmp_json_u64, d->domid);
+    DMP_JSON_KV(&js, "mode", dmp_json_str, DMP_LP_MODE);
+    DMP_JSON_KV(&js, "dry_run", dmp_json_bool, dry);
+    DMP_JSON_KV(&js, "already_patched", dmp_json_bool, already);
+    DMP_JSON_KV(&js, "sites", dmp_json_u64, j->nplans);
+    DMP_JSON_KV(&js, "stub_base", dmp_json_hex, j->stub_base);
+    DMP_JSON_KV(&js, "stub_len", dmp_json_u64, j->stub_len);
+    DMP_JSON_KV(&js, "hv_update", dmp_json_hex, j->hv_update);
+    if (r) {
+        DMP_JSON_KV(&js, "candidates", dmp_json_u64, r->candidates);
+        DMP_JSON_KV(&js, "planned", dmp_json_u64, r->planned);
+        DMP_JSON_KV(&js, "refused", dmp_json_u64, r->refused);
+        dmp_json_key(&js, "refusals");
+        dmp_json_obj_begin(&js);
+        for (int i = 1; i < DMP_REFUSE_MAX; i++)
+            if (r->refusals[i])
+                DMP_JSON_KV(&js, dmp_refusal_name(i), dmp_json_u64, r->refusals[i]);
+        dmp_json_obj_end(&js);
+        DMP_JSON_KV(&js, "skipped_atomic", dmp_json_u64, r->skipped_atomic);
+        DMP_JSON_KV(&js, "skipped_vcpu_inside", dmp_json_u64, r->skipped_busy);
+        DMP_JSON_KV(&js, "skipped_bytes_changed", dmp_json_u64, r->skipped_changed);
+        DMP_JSON_KV(&js, "applied", dmp_json_u64, r->applied);
+        DMP_JSON_KV(&js, "plan_secs", dmp_json_double, r->t_plan);
+        DMP_JSON_KV(&js, "paused_secs", dmp_json_double, r->t_paused);
+        DMP_JSON_KV(&js, "total_secs", dmp_json_double, r->t_total);
+    }
+    DMP_JSON_KV(&js, "journal_xenstore", dmp_json_str, d->xs_dir);
+    DMP_JSON_KV(&js, "journal_file", dmp_json_str, d->file);
+    dmp_json_obj_end(&js);
+    dmp_json_finish(&js);
+    fputc('\n', stdout);
+}
+
+#define CMD_PATCH "dmp patch"
+
+/* Build the plans and the stub area image; fills j (plans, stub_new, hv_update). */
+static int plan_all(struct dmp_live *l, const struct dom *d, bool hot, const char *hot_file,
+                    struct dmp_lp_journal *j, struct patch_result *r)
+{
+    char err[512];
+    struct dmp_codeview cv;
+    int rc = dmp_live_codeview(&cv, dmp_live_kimage(l), dmp_live_ksyms(l));
+    if (rc)
+        return dmp_cli_error(DMP_EXIT_FAIL, CMD_PATCH, "domain %s: no kernel text: %s", d->name,
+                             strerror(-rc));
+    uint64_t *vas = NULL;
+    size_t nvas = 0;
+    struct dmp_sites sites = { 0 };
+    struct dmp_planner *pl = NULL;
+    int code = DMP_EXIT_FAIL;
+    uint64_t base;
+    size_t area;
+    if (dmp_lp_find_area(&cv, &base, &area, err, sizeof(err)) != 0) {
+        dmp_cli_error(DMP_EXIT_FAIL, CMD_PATCH, "domain %s: %s", d->name, err);
+        goto out;
+    }
+    if (hot) {
+        uint8_t *text;
+        size_t tl;
+        if (dmp_read_file(hot_file, &text, &tl) != 0) {
+            code = dmp_cli_error(DMP_EXIT_USAGE, CMD_PATCH, "cannot read hot file '%s'", hot_file);
+            goto out;
+        }
+        rc = dmp_lp_parse_hot((const char *)text, &vas, &nvas, err, sizeof(err));
+        free(text);
+        if (rc) {
+            code = dmp_cli_error(DMP_EXIT_USAGE, CMD_PATCH, "%s: %s", hot_file, err);
+            goto out;
+        }
+    } else {
+        rc = dmp_classify_all(&cv, &sites);
+        if (rc) {
+            dmp_cli_error(DMP_EXIT_FAIL, CMD_PATCH, "classification failed: %s", strerror(-rc));
+            goto out;
+        }
+        if (dmp_lp_select_mmu_sites(&cv, &sites, &vas, &nvas, err, sizeof(err)) != 0) {
+            dmp_cli_error(DMP_EXIT_FAIL, CMD_PATCH, "refused: domain %s left untouched: %s",
+                          d->name, err);
+            goto out;
+        }
+    }
+    struct dmp_planner_opts po = { .stub_base = base, .stub_size = area };
+    rc = dmp_planner_new(&cv, &po, &pl);
+    if (rc) {
+        dmp_cli_error(DMP_EXIT_FAIL, CMD_PATCH, "planner: %s", strerror(-rc));
+        goto out;
+    }
+    j->plans = calloc(nvas ? nvas : 1, sizeof(*j->plans));
+    if (!j->plans)
+        goto out;
+    r->candidates = nvas;
+    for (size_t i = 0; i < nvas; i++) {
+        struct dmp_plan *p = &j->plans[j->nplans];
+        rc = dmp_plan_site(pl, vas[i], p);
+        if (rc < 0) {
+            dmp_cli_error(DMP_EXIT_FAIL, CMD_PATCH, "planning 0x%" PRIx64 ": %s", vas[i],
+                          strerror(-rc));
+            goto out;
+        }
+        if (rc == 1 || p->tactic == DMP_TACTIC_REFUSED) {
+            if (r->refused++ == 0)
+                snprintf(r->first_refusal, sizeof(r->first_refusal), "0x%" PRIx64 " %s: %s",
+                         vas[i], dmp_refusal_name(p->reason), p->detail);
+            r->refusals[p->reason < DMP_REFUSE_MAX ? p->reason : 0]++;
+            continue;
+        }
+        r->planned++;
+        if (dmp_lp_kind_is_atomic(p->kind)) {
+            r->skipped_atomic++;
+            continue;
+        }
+        j->nplans++;
+    }
+    uint64_t ibase;
+    size_t used;
+    const uint8_t *img = dmp_planner_stub_area(pl, &ibase, &used);
+    rc = ibase == base ? dmp_lp_build_stub(img, base, used, dmp_planner_hv_slot_va(pl), area, j)
+                       : -EINVAL;
+    if (rc) {
+        dmp_cli_error(DMP_EXIT_FAIL, CMD_PATCH, "stub area 0x%" PRIx64 "+%zu: %s (image %zu bytes)",
+                      base, area, strerror(-rc), used);
+        goto out;
+    }
+    code = DMP_EXIT_OK;
+out:
+    dmp_planner_free(pl);
+    dmp_sites_free(&sites);
+    free(vas);
+    dmp_cv_release(&cv);
+    return code;
+}
+
+/* With the guest paused: checks, journal, writes. Returns DMP_EXIT_*; on failure every byte
+ * written is restored and the journal removed. */
+static int apply_paused(struct dmp_live *l, struct xs_handle *xs, const struct dom *d,
+                        struct dmp_lp_journal *j, struct patch_result *r)
+{
+    char err[768];
+    struct dmp_kimage *ki = dmp_live_kimage(l);
+    int rc = dmp_live_refresh_vcpus(l, err, sizeof(err));
+    if (rc)
+        return dmp_cli_error(DMP_EXIT_FAIL, CMD_PATCH, "%s", err);
+    uint64_t rips[DMP_LIVE_MAX_VCPUS];
+    size_t nr = vcpu_rips(l, rips, DMP_LIVE_MAX_VCPUS);
+    rc = dmp_kimage_read(ki, j->stub_base, j->stub_old, j->stub_len);
+    if (rc)
+        return dmp_cli_error(DMP_EXIT_FAIL, CMD_PATCH, "cannot read the stub area: %s",
+                             dmp_live_last_error(l));
+    for (size_t i = 0; i < j->stub_len; i++)
+        if (j->stub_old[i] != DMP_LP_PAD)
+            return dmp_cli_error(DMP_EXIT_FAIL, CMD_PATCH,
+                                 "refused: stub area 0x%" PRIx64 " is no longer int3 padding "
+                                 "(byte 0x%02x at +%zu); guest untouched",
+                                 j->stub_base, j->stub_old[i], i);
+    if (dmp_lp_any_in(rips, nr, j->stub_base, j->stub_len))
+        return dmp_cli_error(DMP_EXIT_FAIL, CMD_PATCH, "refused: a vCPU executes in the stub area");
+    /* Keep only sites with no vCPU inside and the expected bytes in place. */
+    size_t k = 0;
+    for (size_t i = 0; i < j->nplans; i++) {
+        struct dmp_plan *p = &j->plans[i];
+        uint8_t cur[DMP_PLAN_MAX_SITE];
+        if (plan_busy(p, rips, nr)) {
+            r->skipped_busy++;
+            continue;
+        }
+        if (dmp_kimage_read(ki, p->site, cur, p->len) != 0 || memcmp(cur, p->old_bytes, p->len)) {
+            r->skipped_changed++;
+            continue;
+        }
+        j->plans[k++] = *p;
+    }
+    j->nplans = k;
+    if (k == 0)
+        return dmp_cli_error(DMP_EXIT_FAIL, CMD_PATCH, "no site can be patched now; guest untouched");
+    char *text;
+    rc = dmp_lp_journal_format(j, &text);
+    if (rc)
+        return dmp_cli_error(DMP_EXIT_FAIL, CMD_PATCH, "journal: %s", strerror(-rc));
+    rc = journal_store(xs, d, text, err, sizeof(err));
+    free(text);
+    if (rc)
+        return dmp_cli_error(DMP_EXIT_FAIL, CMD_PATCH, "%s; guest untouched", err);
+    /* Stub area first (nothing reaches it yet), then the sites. */
+    rc = write_region(l, j->stub_base, j->stub_new, j->stub_len, err, sizeof(err));
+    struct dmp_patch_mem pm = { ki, ki_read, ki_write };
+    size_t applied = 0;
+    for (; rc == 0 && applied < j->nplans; applied++) {
+        rc = dmp_plan_apply(&j->plans[applied], &pm, err, sizeof(err));
+        if (rc)
+            break;
+    }
+    if (rc == 0) {
+        r->applied = applied;
+        return DMP_EXIT_OK;
+    }
+    /* Roll back whatever went in, newest first, then the stub area. */
+    char uerr[256];
+    int bad = 0;
+    while (applied-- > 0)
+        if (dmp_plan_undo(&j->plans[applied], &pm, uerr, sizeof(uerr)) != 0)
+            bad++;
+    if (write_region(l, j->stub_base, j->stub_old, j->stub_len, uerr, sizeof(uerr)) != 0)
+        bad++;
+    if (bad == 0)
+        journal_remove(xs, d);
+    return dmp_cli_error(DMP_EXIT_FAIL, CMD_PATCH, "patching failed: %s; %s", err,
+                         bad ? "ROLLBACK INCOMPLETE: journal kept, run 'dmpctl dmp unpatch'"
+                             : "rolled back, guest text as before");
+}
+
+int dmp_cmd_patch(int argc, char **argv)
+{
+    bool json = false, dry = false, hot = false;
+    const char *dom = NULL, *hot_file = NULL;
+    if (dmp_cli_wants_help(argc, argv)) {
+        usage_patch(stdout);
+        return DMP_EXIT_OK;
+    }
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--json") == 0)
+            json = true;
+        else if (strcmp(argv[i], "--dry-run") == 0)
+            dry = true;
+        else if (strcmp(argv[i], "--sites") == 0 && i + 1 < argc) {
+            i++;
+            if (strcmp(argv[i], "hot") == 0)
+                hot = true;
+            else if (strcmp(argv[i], "all-mmu") != 0)
+                return dmp_cli_error(DMP_EXIT_USAGE, CMD_PATCH,
+                                     "--sites takes 'all-mmu' or 'hot', not '%s'", argv[i]);
+        } else if (strcmp(argv[i], "--hot-file") == 0 && i + 1 < argc)
+            hot_file = argv[++i];
+        else if (argv[i][0] == '-' || dom) {
+            usage_patch(stderr);
+            return dmp_cli_error(DMP_EXIT_USAGE, CMD_PATCH, "unexpected argument '%s'", argv[i]);
+        } else
+            dom = argv[i];
+    }
+    if (!dom) {
+        usage_patch(stderr);
+        return dmp_cli_error(DMP_EXIT_USAGE, CMD_PATCH, "missing domain name or id");
+    }
+    if (hot && !hot_file)
+        return dmp_cli_error(DMP_EXIT_USAGE, CMD_PATCH, "--sites hot needs --hot-file F");
+    if (hot_file)
+        hot = true;
+    double t_start = now();
+    struct xs_handle *xs = xs_open(0);
+    if (!xs)
+        return dmp_cli_error(DMP_EXIT_FAIL, CMD_PATCH, "cannot reach xenstore: %s", strerror(errno));
+    struct dom d;
+    int code = resolve(xs, CMD_PATCH, dom, &d);
+    if (code) {
+        xs_close(xs);
+        return code;
+    }
+    struct dmp_lp_journal j;
+    memset(&j, 0, sizeof(j));
+    const char *where = NULL;
+    int jl = journal_load(xs, &d, CMD_PATCH, &j, &where);
+    if (jl != 0) {
+        if (jl > 0) {
+            if (json)
+                print_patch_json(&d, &j, NULL, dry, true);
+            else
+                printf("already patched: %zu sites (domain %s, mode %s, journal in %s)\n",
+                       j.nplans, d.name, j.mode, where);
+        }
+        dmp_lp_journal_free(&j);
+        xs_close(xs);
+        return jl > 0 ? DMP_EXIT_OK : DMP_EXIT_FAIL;
+    }
+    struct dmp_live *l;
+    struct dmp_live_kernel k;
+    code = open_guest(CMD_PATCH, &d, &l, &k, true);
+    if (code) {
+        xs_close(xs);
+        return code;
+    }
+    struct patch_result r;
+    memset(&r, 0, sizeof(r));
+    j.domid = d.domid;
+    snprintf(j.uuid, sizeof(j.uuid), "%s", d.uuid);
+    snprintf(j.name, sizeof(j.name), "%s", d.name);
+    snprintf(j.mode, sizeof(j.mode), "%s", DMP_LP_MODE);
+    j.text_start = k.text_start;
+    j.text_end = k.text_end;
+    j.created = (uint64_t)time(NULL);
+    double t0 = now();
+    code = plan_all(l, &d, hot, hot_file, &j, &r);
+    r.t_plan = now() - t0;
+    if (code == DMP_EXIT_OK && j.nplans == 0)
+        code = dmp_cli_error(DMP_EXIT_FAIL, CMD_PATCH,
+                             "domain %s: none of %zu candidate sites could be planned (%zu "
+                             "refused, %zu atomic; first refusal: %s); untouched",
+                             d.name, r.candidates, r.refused, r.skipped_atomic,
+                             r.first_refusal[0] ? r.first_refusal : "-");
+    if (code == DMP_EXIT_OK && !dry) {
+        t0 = now();
+        int prc = dmp_live_pause(l);
+        if (prc)
+            code = dmp_cli_error(DMP_EXIT_FAIL, CMD_PATCH, "cannot pause domain %s: %s", d.name,
+                                 strerror(-prc));
+        else {
+            code = apply_paused(l, xs, &d, &j, &r);
+            /* Unpause always; the VM exit/entry around the pause serialises every vCPU, so
+             * each one fetches the new bytes (see docs/DMP.md, "Live patching"). */
+            int urc = dmp_live_unpause(l);
+            r.t_paused = now() - t0;
+            if (urc && code == DMP_EXIT_OK)
+                code = dmp_cli_error(DMP_EXIT_FAIL, CMD_PATCH, "cannot unpause %s: %s", d.name,
+                                     strerror(-urc));
+        }
+    }
+    r.t_total = now() - t_start;
+    if (code == DMP_EXIT_OK) {
+        if (json)
+            print_patch_json(&d, &j, &r, dry, false);
+        else {
+            printf("%s domain %s (id %u): %zu sites, mode %s\n", dry ? "would patch" : "patched",
+                   d.name, d.domid, dry ? j.nplans : r.applied, DMP_LP_MODE);
+            printf("  candidates %zu, planned %zu, refused %zu, skipped: atomic %zu, vCPU inside "
+                   "%zu, bytes changed %zu\n", r.candidates, r.planned, r.refused,
+                   r.skipped_atomic, r.skipped_busy, r.skipped_changed);
+            printf("  stub area 0x%" PRIx64 "+%zu (int3 padding in the kernel text), hv_update "
+                   "0x%" PRIx64 "\n", j.stub_base, j.stub_len, j.hv_update);
+            if (!dry)
+                printf("  journal: xenstore %s, file %s\n", d.xs_dir, d.file);
+            printf("  time: plan %.3f s, paused %.3f s, total %.3f s\n", r.t_plan, r.t_paused,
+                   r.t_total);
+        }
+    }
+    dmp_lp_journal_free(&j);
+    dmp_live_close(l);
+    xs_close(xs);
+    return code;
+}
+
+/* ---- status ---- */
+
+#define CMD_STATUS "dmp status"
+
+static void usage_status(FILE *f)
+{
+    fprintf(f,
+            "usage: dmpctl dmp status <dom> [--json] [--dump-text FILE]\n"
+            "  Say whether the guest is live-patched (from the journal), check each patched\n"
+            "  site's bytes in guest memory, and show the mode, stub area and journal location.\n"
+            "  --dump-text FILE  also write the live kernel text [_stext, _etext) to FILE\n");
+}
+
+int dmp_cmd_status(int argc, char **argv)
+{
+    bool json = false;
+    const char *dom = NULL, *dump = NULL;
+    if (dmp_cli_wants_help(argc, argv)) {
+        usage_status(stdout);
+        return DMP_EXIT_OK;
+    }
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--json") == 0)
+            json = true;
+        else if (strcmp(argv[i], "--dump-text") == 0 && i + 1 < argc)
+            dump = argv[++i];
+        else if (argv[i][0] == '-' || dom) {
+            usage_status(stderr);
+            return dmp_cli_error(DMP_EXIT_USAGE, CMD_STATUS, "unexpected argument '%s'", argv[i]);
+        } else
+            dom = argv[i];
+    }
+    if (!dom) {
+        usage_status(stderr);
+        return dmp_cli_error(DMP_EXIT_USAGE, CMD_STATUS, "missing domain name or id");
+    }
+    struct xs_handle *xs = xs_open(XS_OPEN_READONLY);
+    if (!xs)
+        return dmp_cli_error(DMP_EXIT_FAIL, CMD_STATUS, "cannot reach xenstore: %s", strerror(errno));
+    struct dom d;
+    int code = resolve(xs, CMD_STATUS, dom, &d);
+    struct dmp_lp_journal j;
+    memset(&j, 0, sizeof(j));
+    const char *where = "";
+    int jl = code ? 0 : journal_load(xs, &d, CMD_STATUS, &j, &where);
+    xs_close(xs);
+    if (code || jl < 0)
+        return code ? code : DMP_EXIT_FAIL;
+    size_t patched = 0, original = 0, other = 0;
+    const char *stub_state = "-";
+    if (jl > 0 || dump) {
+        struct dmp_live *l;
+        struct dmp_live_kernel k;
+        code = open_guest(CMD_STATUS, &d, &l, &k, false);
+        if (code) {
+            dmp_lp_journal_free(&j);
+            return code;
+        }
+        struct dmp_kimage *ki = dmp_live_kimage(l);
+        for (size_t i = 0; i < j.nplans; i++) {
+            uint8_t cur[DMP_PLAN_MAX_SITE];
+            const struct dmp_plan *p = &j.plans[i];
+            if (dmp_kimage_read(ki, p->site, cur, p->len) != 0)
+                other++;
+            else if (memcmp(cur, p->new_bytes, p->len) == 0)
+                patched++;
+            else if (memcmp(cur, p->old_bytes, p->len) == 0)
+                original++;
+            else
+                other++;
+        }
+        if (jl > 0) {
+            uint8_t *cur = malloc(j.stub_len);
+            if (cur && dmp_kimage_read(ki, j.stub_base, cur, j.stub_len) == 0)
+                stub_state = memcmp(cur, j.stub_new, j.stub_len) == 0   ? "installed"
+                             : memcmp(cur, j.stub_old, j.stub_len) == 0 ? "padding"
+                                                                        : "modified";
+            else
+                stub_state = "unreadable";
+            free(cur);
+        }
+        if (dump) {
+            uint64_t ts, te;
+            const uint8_t *tb;
+            if (dmp_kimage_text(ki, &ts, &te, &tb) != 0 ||
+                dmp_write_file_atomic(dump, tb, te - ts) != 0)
+                code = dmp_cli_error(DMP_EXIT_FAIL, CMD_STATUS, "cannot dump the text to %s",
+                                     dump);
+        }
+        dmp_live_close(l);
+    }
+    if (code == DMP_EXIT_OK) {
+        if (json) {
+            struct dmp_json js;
+            dmp_json_init(&js, stdout, true);
+            dmp_json_obj_begin(&js);
+            DMP_JSON_KV(&js, "domain", dmp_json_str, d.name);
+            DMP_JSON_KV(&js, "domid", dmp_json_u64, d.domid);
+            DMP_JSON_KV(&js, "patched", dmp_json_bool, jl > 0);
+            if (jl > 0) {
+                DMP_JSON_KV(&js, "mode", dmp_json_str, j.mode);
+                DMP_JSON_KV(&js, "sites", dmp_json_u64, j.nplans);
+                DMP_JSON_KV(&js, "sites_patched", dmp_json_u64, patched);
+                DMP_JSON_KV(&js, "sites_original", dmp_json_u64, original);
+                DMP_JSON_KV(&js, "sites_other", dmp_json_u64, other);
+                DMP_JSON_KV(&js, "stub_base", dmp_json_hex, j.stub_base);
+                DMP_JSON_KV(&js, "stub_len", dmp_json_u64, j.stub_len);
+                DMP_JSON_KV(&js, "stub_state", dmp_json_str, stub_state);
+                DMP_JSON_KV(&js, "hv_update", dmp_json_hex, j.hv_update);
+                DMP_JSON_KV(&js, "journal_source", dmp_json_str, where);
+                DMP_JSON_KV(&js, "created", dmp_json_u64, j.created);
+            }
+            DMP_JSON_KV(&js, "journal_xenstore", dmp_json_str, d.xs_dir);
+            DMP_JSON_KV(&js, "journal_file", dmp_json_str, d.file);
+            dmp_json_obj_end(&js);
+            dmp_json_finish(&js);
+            fputc('\n', stdout);
+        } else if (jl > 0) {
+            printf("domain %s (id %u): patched, %zu sites, mode %s\n", d.name, d.domid, j.nplans,
+                   j.mode);
+            printf("  in guest memory: %zu patched, %zu original, %zu other; stub area "
+                   "0x%" PRIx64 "+%zu %s, hv_update 0x%" PRIx64 "\n", patched, original, other,
+                   j.stub_base, j.stub_len, stub_state, j.hv_update);
+            printf("  journal: xenstore %s, file %s (read from %s)\n", d.xs_dir, d.file, where);
+        } else {
+            printf("domain %s (id %u): not patched\n", d.name, d.domid);
+        }
+    }
+    dmp_lp_journal_free(&j);
+    return code;
+}
+
+/* ---- unpatch ---- */
+
+#define CMD_UNPATCH "dmp unpatch"
+
+static void usage_unpatch(FILE *f)
+{
+    fprintf(f,
+            "usage: dmpctl dmp unpatch <dom> [--json]\n"
+            "  Undo 'dmpctl dmp patch' from its journal: with the domain paused and no vCPU in\n"
+            "  a site, check every site holds the patched (or original) bytes, restore the\n"
+            "  original bytes and read back; let the guest run briefly so no code is left\n"
+            "  inside a stub, pause again and restore the stub area's padding; delete the\n"
+            "  journal. Works from a new process (after a toolstack restart).\n"
+            "Exit status: 0 restored, 1 refused/failed, 2 usage, 3 not patched.\n");
+}
+
+static int unpatch_checks(struct dmp_live *l, const struct dmp_lp_journal *j, bool *need,
+                          char *err, size_t errlen)
+{
+    struct dmp_kimage *ki = dmp_live_kimage(l);
+    for (size_t i = 0; i < j->nplans; i++) {
+        const struct dmp_plan *p = &j->plans[i];
+        uint8_t cur[DMP_PLAN_MAX_SITE];
+        if (dmp_kimage_read(ki, p->site, cur, p->len) != 0) {
+            snprintf(err, errlen, "cannot read site 0x%" PRIx64 ": %s", p->site,
+                     dmp_live_last_error(l));
+            return -EFAULT;
+        }
+        if (memcmp(cur, p->new_bytes, p->len) == 0)
+            need[i] = true;
+        else if (memcmp(cur, p->old_bytes, p->len) == 0)
+            need[i] = false;
+        else {
+            snprintf(err, errlen, "site 0x%" PRIx64 " (%s) holds neither the patched nor the "
+                     "original bytes: someone else changed it", p->site, p->func);
+            return -EILSEQ;
+        }
+    }
+    uint8_t *cur = malloc(j->stub_len);
+    int rc = cur ? dmp_kimage_read(ki, j->stub_base, cur, j->stub_len) : -ENOMEM;
+    if (rc == 0 && memcmp(cur, j->stub_new, j->stub_len) != 0 &&
+        memcmp(cur, j->stub_old, j->stub_len) != 0) {
+        snprintf(err, errlen, "stub area 0x%" PRIx64 " holds unexpected bytes", j->stub_base);
+        rc = -EILSEQ;
+    } else if (rc)
+        snprintf(err, errlen, "cannot read the stub area");
+    free(cur);
+    return rc;
+}
+
+int dmp_cmd_unpatch(int argc, char **argv)
+{
+    bool json = false;
+    const char *dom = NULL;
+    if (dmp_cli_wants_help(argc, argv)) {
+        usage_unpatch(stdout);
+        return DMP_EXIT_OK;
+    }
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--json") == 0)
+            json = true;
+        else if (argv[i][0] == '-' || dom) {
+            usage_unpatch(stderr);
+            return dmp_cli_error(DMP_EXIT_USAGE, CMD_UNPATCH, "unexpected argument '%s'", argv[i]);
+        } else
+            dom = argv[i];
+    }
+    if (!dom) {
+        usage_unpatch(stderr);
+        return dmp_cli_error(DMP_EXIT_USAGE, CMD_UNPATCH, "missing domain name or id");
+    }
+    double t_start = now();
+    struct xs_handle *xs = xs_open(0);
+    if (!xs)
+        return dmp_cli_error(DMP_EXIT_FAIL, CMD_UNPATCH, "cannot reach xenstore: %s",
+                             strerror(errno));
+    struct dom d;
+    int code = resolve(xs, CMD_UNPATCH, dom, &d);
+    struct dmp_lp_journal j;
+    memset(&j, 0, sizeof(j));
+    const char *where = "";
+    int jl = code ? 0 : journal_load(xs, &d, CMD_UNPATCH, &j, &where);
+    if (code || jl <= 0) {
+        xs_close(xs);
+        if (code)
+            return code;
+        if (jl < 0)
+            return DMP_EXIT_FAIL;
+        return dmp_cli_error(DMP_EXIT_NOTHING, CMD_UNPATCH,
+                             "nothing to do: domain %s is not patched (no journal)", d.name);
+    }
+    struct dmp_live *l;
+    struct dmp_live_kernel k;
+    code = open_guest(CMD_UNPATCH, &d, &l, &k, false);
+    if (code) {
+        dmp_lp_journal_free(&j);
+        xs_close(xs);
+        return code;
+    }
+    char err[768];
+    bool *need = calloc(j.nplans ? j.nplans : 1, sizeof(*need));
+    unsigned waits = 0;
+    size_t restored = 0;
+    double paused1 = 0, paused2 = 0, t0 = now();
+    int rc = need ? pause_clear(l, journal_sites_busy, &j, &waits, err, sizeof(err)) : -ENOMEM;
+    if (rc == 0)
+        rc = unpatch_checks(l, &j, need, err, sizeof(err));
+    struct dmp_kimage *ki = dmp_live_kimage(l);
+    struct dmp_patch_mem pm = { ki, ki_read, ki_write };
+    for (size_t i = 0; rc == 0 && i < j.nplans; i++)
+        if (need[i]) {
+            rc = dmp_plan_undo(&j.plans[i], &pm, err, sizeof(err));
+            restored += rc == 0;
+        }
+    while (held_pauses(l))
+        if (dmp_live_unpause(l) != 0)
+            break;
+    paused1 = now() - t0;
+    if (rc == 0) {
+        /* Sites are original again, so nothing new enters a stub; give a vCPU that was
+         * interrupted inside one time to leave before its bytes go. */
+        usleep(GRACE_US);
+        t0 = now();
+        rc = pause_clear(l, stub_busy, &j, &waits, err, sizeof(err));
+        if (rc == 0)
+            rc = write_region(l, j.stub_base, j.stub_old, j.stub_len, err, sizeof(err));
+        while (held_pauses(l))
+            if (dmp_live_unpause(l) != 0)
+                break;
+        paused2 = now() - t0;
+    }
+    if (rc == 0) {
+        journal_remove(xs, &d);
+        if (json) {
+            struct dmp_json js;
+            dmp_json_init(&js, stdout, true);
+            dmp_json_obj_begin(&js);
+            DMP_JSON_KV(&js, "domain", dmp_json_str, d.name);
+            DMP_JSON_KV(&js, "sites", dmp_json_u64, j.nplans);
+            DMP_JSON_KV(&js, "restored", dmp_json_u64, restored);
+            DMP_JSON_KV(&js, "journal_source", dmp_json_str, where);
+            DMP_JSON_KV(&js, "rip_waits", dmp_json_u64, waits);
+            DMP_JSON_KV(&js, "paused_sites_secs", dmp_json_double, paused1);
+            DMP_JSON_KV(&js, "paused_stubs_secs", dmp_json_double, paused2);
+            DMP_JSON_KV(&js, "total_secs", dmp_json_double, now() - t_start);
+            dmp_json_obj_end(&js);
+            dmp_json_finish(&js);
+            fputc('\n', stdout);
+        } else {
+            printf("unpatched domain %s: %zu sites restored (%zu already original), stub area "
+                   "0x%" PRIx64 "+%zu back to padding; journal (from %s) removed\n", d.name,
+                   restored, j.nplans - restored, j.stub_base, j.stub_len, where);
+            printf("  paused %.3f s (sites) + %.3f s (stub area), vCPU waits %u, total %.3f s\n",
+                   paused1, paused2, waits, now() - t_start);
+        }
+    } else {
+        code = dmp_cli_error(DMP_EXIT_FAIL, CMD_UNPATCH,
+                             "domain %s: %s; journal kept (sites restored so far: %zu)", d.name,
+                             err, restored);
+    }
+    free(need);
+    dmp_lp_journal_free(&j);
+    dmp_live_close(l);
+    xs_close(xs);
+    return code;
+}

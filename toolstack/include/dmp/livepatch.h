@@ -1,0 +1,93 @@
+/* Live patching of a running guest kernel: the pure logic behind `dmpctl dmp patch / status /
+ * unpatch` (no Xen here, so all of it is unit-tested): where the stub area goes, which sites
+ * are patched, the "passthrough" hv_update implementation, safety checks on vCPU positions,
+ * and the undo journal.
+ *
+ * Stub area: a run of int3 alignment padding inside the live kernel text [_stext, _etext).
+ * Those bytes are never executed (nothing branches there: no symbol starts inside), never
+ * freed (only init text and the text/rodata gap after _etext are freed), already mapped
+ * present + executable and read-only for the guest, and within rel32 reach of every site by
+ * construction. So placing stubs there needs no page-table change and no new frame; unpatch
+ * writes the int3 bytes back and the text is byte-for-byte what it was.
+ *
+ * Passthrough mode: the hv slot points at a small function (also in the stub area) that does
+ * exactly the write / CR3 load / invalidation the original instruction did. The guest behaves
+ * as before and takes the same exits; the slot is where the hypervisor fast path plugs in.
+ */
+#ifndef DMP_LIVEPATCH_H
+#define DMP_LIVEPATCH_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "dmp/classify.h"
+#include "dmp/codeview.h"
+#include "dmp/plan.h"
+
+#define DMP_LP_MODE "passthrough"
+#define DMP_LP_GUARD 4096u              /* padding left untouched on both sides of the area */
+#define DMP_LP_MIN_AREA (64u * 1024)    /* smallest stub area accepted */
+#define DMP_LP_MAX_AREA (256u * 1024)   /* largest used (planner budget) */
+#define DMP_LP_PAD 0xcc
+
+/* Find the stub area: the longest run of int3 padding in cv's text with no symbol starting
+ * inside it, minus a guard page each side, page aligned, capped at DMP_LP_MAX_AREA.
+ * 0, or -ENOSPC with a message when no run gives DMP_LP_MIN_AREA bytes. */
+int dmp_lp_find_area(const struct dmp_codeview *cv, uint64_t *base, size_t *size, char *err,
+                     size_t errlen);
+
+/* The sites patched by default ("all-mmu"): direct calls / jumps to the MMU helpers in the
+ * boot-patched live text. Refuses (-ENOENT, message) a kernel in which native_set_pte is not
+ * a known symbol: not a kernel this tool recognises. *vas is malloc'd. */
+int dmp_lp_select_mmu_sites(const struct dmp_codeview *cv, const struct dmp_sites *sites,
+                            uint64_t **vas, size_t *n, char *err, size_t errlen);
+
+/* Parse a hot-address file: one address per line (first token, 0x-hex or decimal), '#'
+ * comments and blank lines ignored. *vas is malloc'd. 0 or -EINVAL naming the line. */
+int dmp_lp_parse_hot(const char *text, uint64_t **vas, size_t *n, char *err, size_t errlen);
+
+/* Site kinds whose original instruction is an atomic read-modify-write: the passthrough
+ * hv_update cannot replay them atomically, so they are not patched in passthrough mode. */
+bool dmp_lp_kind_is_atomic(enum dmp_site_kind k);
+
+/* The passthrough hv_update (SysV: rdi = arg, rsi = old, rdx = new, rcx = op; returns rax = 0,
+ * or -EINVAL for an op it does not know). Position independent. */
+const uint8_t *dmp_lp_passthrough_code(size_t *len);
+
+/* The bytes to write at the stub area: the planner's image (used bytes from base), then the
+ * passthrough hv_update at the next 16-byte boundary, with the hv slot (slot_va) pointing at
+ * it. Fills j->stub_base/stub_len/stub_new/stub_old (allocated; old is left to the caller)
+ * and j->hv_update. -ENOSPC when it does not fit in area bytes, -EINVAL for a slot outside. */
+struct dmp_lp_journal;
+int dmp_lp_build_stub(const uint8_t *img, uint64_t base, size_t used, uint64_t slot_va,
+                      size_t area, struct dmp_lp_journal *j);
+
+/* True if any of the addresses lies in [start, start + len). */
+bool dmp_lp_any_in(const uint64_t *addrs, size_t n, uint64_t start, uint64_t len);
+
+/* ---- journal ---- */
+
+struct dmp_lp_journal {
+    uint32_t domid;
+    char uuid[64];
+    char name[128];
+    char mode[32];
+    uint64_t stub_base;
+    size_t stub_len;           /* bytes of [stub_base, stub_base + stub_len) written */
+    uint8_t *stub_old;         /* stub_len bytes before patching (int3 padding) */
+    uint8_t *stub_new;         /* stub_len bytes written (stub area image incl. hv slot) */
+    uint64_t hv_update;        /* passthrough function address */
+    uint64_t text_start, text_end;
+    struct dmp_plan *plans;
+    size_t nplans;
+    uint64_t created;          /* unix time */
+};
+
+/* Text form ("dmplive1" ... "end <nplans>"); *out is malloc'd. 0 or -ENOMEM/-ENOSPC. */
+int  dmp_lp_journal_format(const struct dmp_lp_journal *, char **out);
+/* 0, or -EINVAL with a message (truncated / corrupt / wrong version). */
+int  dmp_lp_journal_parse(const char *text, struct dmp_lp_journal *out, char *err, size_t errlen);
+void dmp_lp_journal_free(struct dmp_lp_journal *);
+
+#endif
