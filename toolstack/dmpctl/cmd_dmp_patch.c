@@ -613,10 +613,35 @@ int dmp_cmd_patch(int argc, char **argv)
         xs_close(xs);
         return code;
     }
+    struct dmp_live *l;
+    struct dmp_live_kernel k;
+    code = open_guest(CMD_PATCH, &d, &l, &k, true);
+    if (code) {
+        xs_close(xs);
+        return code;
+    }
     struct dmp_lp_journal j;
     memset(&j, 0, sizeof(j));
     const char *where = NULL;
     int jl = journal_load(xs, &d, CMD_PATCH, &j, &where);
+    if (jl > 0) {
+        /* Patched already, unless the journal outlived the text it describes (the domain
+         * rebooted in place: same uuid, fresh kernel): then no site holds the patched bytes
+         * and the stub area is padding, and the journal is dropped. */
+        size_t held = 0;
+        uint8_t cur[DMP_PLAN_MAX_SITE];
+        for (size_t i = 0; i < j.nplans; i++)
+            if (dmp_kimage_read(dmp_live_kimage(l), j.plans[i].site, cur, j.plans[i].len) == 0 &&
+                memcmp(cur, j.plans[i].new_bytes, j.plans[i].len) == 0)
+                held++;
+        if (held == 0) {
+            fprintf(stderr, "dmpctl %s: domain %s: stale journal (no site holds the patched "
+                    "bytes) removed\n", CMD_PATCH, d.name);
+            journal_remove(xs, &d);
+            dmp_lp_journal_free(&j);
+            jl = 0;
+        }
+    }
     if (jl != 0) {
         if (jl > 0) {
             if (json)
@@ -626,15 +651,9 @@ int dmp_cmd_patch(int argc, char **argv)
                        j.nplans, d.name, j.mode, where);
         }
         dmp_lp_journal_free(&j);
+        dmp_live_close(l);
         xs_close(xs);
         return jl > 0 ? DMP_EXIT_OK : DMP_EXIT_FAIL;
-    }
-    struct dmp_live *l;
-    struct dmp_live_kernel k;
-    code = open_guest(CMD_PATCH, &d, &l, &k, true);
-    if (code) {
-        xs_close(xs);
-        return code;
     }
     struct patch_result r;
     memset(&r, 0, sizeof(r));
