@@ -15,8 +15,12 @@ secs=${PROFILE_SECONDS:-10}
 fail=0
 bad() { echo "FAIL: $*"; fail=1; }
 ok() { echo "ok: $*"; }
-# The value of a "key": value line of a pretty-printed JSON report (first match).
-jget() { sed -n "s/^ *\"$2\": \"\{0,1\}\([^\",]*\)\"\{0,1\},\{0,1\}\$/\1/p" "$1" | head -n 1; }
+# The value of a "key": value line of a pretty-printed JSON report (first match). awk, not
+# sed: busybox sed has been seen to crash on this report.
+jget() {
+    awk -v k="\"$2\":" '{ l = $0; sub(/^ +/, "", l) }
+        index(l, k) == 1 { v = substr(l, length(k) + 1); gsub(/^[ "]+|[",]+$/, "", v); print v; exit }' "$1"
+}
 # within A B PCT: |A - B| <= PCT% of B (B > 0)
 within() { [ "$2" -gt 0 ] && [ $(( ($1 - $2) * 100 )) -le $(( $2 * $3 )) ] &&
            [ $(( ($2 - $1) * 100 )) -le $(( $2 * $3 )) ]; }
