@@ -254,7 +254,8 @@ static bool plan_busy(const struct dmp_plan *p, const uint64_t *rips, size_t nr)
 
 /* Pause and re-read vCPU states until none is in any range busy() names (bounded). */
 static int pause_clear(struct dmp_live *l, bool (*busy)(const void *, const uint64_t *, size_t),
-                       const void *arg, unsigned *waits, char *err, size_t errlen)
+                       const void *arg, uint64_t root_va, unsigned *waits, char *err,
+                       size_t errlen)
 {
     uint64_t rips[DMP_LIVE_MAX_VCPUS];
     for (unsigned i = 0; i < RIP_RETRIES; i++) {
@@ -264,6 +265,8 @@ static int pause_clear(struct dmp_live *l, bool (*busy)(const void *, const uint
             return rc;
         }
         rc = dmp_live_refresh_vcpus(l, err, errlen);
+        if (rc == 0)   /* a root that is live while we hold the pause */
+            rc = dmp_live_set_root_for(l, root_va, err, errlen);
         if (rc)
             return rc;   /* still paused: the caller unpauses */
         size_t nr = vcpu_rips(l, rips, DMP_LIVE_MAX_VCPUS);
@@ -293,9 +296,12 @@ static bool stub_busy(const void *arg, const uint64_t *rips, size_t nr)
     return dmp_lp_any_in(rips, nr, j->stub_base, j->stub_len);
 }
 
+static int find_kernel(const char *cmd, const struct dom *d, struct dmp_live *l,
+                       struct dmp_live_kernel *k);
+
 /* Open without pausing and find the kernel (the slow part runs while the guest runs). */
 static int open_guest(const char *cmd, const struct dom *d, struct dmp_live **out,
-                      struct dmp_live_kernel *k, bool need_shadow)
+                      struct dmp_live_kernel *k, bool need_shadow, bool find)
 {
     char err[768];
     int rc = dmp_live_open(d->domid, 0, out, err, sizeof(err));
@@ -314,13 +320,34 @@ static int open_guest(const char *cmd, const struct dom *d, struct dmp_live **ou
                              "nothing to do: domain %s uses HAP (its page-table writes do not "
                              "trap)", d->name);
     }
-    rc = dmp_live_find_kernel(*out, k, err, sizeof(err));
-    if (rc) {
+    if (!find)
+        return DMP_EXIT_OK;
+    rc = find_kernel(cmd, d, *out, k);
+    if (rc)
         dmp_live_close(*out);
+    return rc;
+}
+
+/* Locate the kernel and its symbols; a kernel that cannot be recognised is refused. */
+static int find_kernel(const char *cmd, const struct dom *d, struct dmp_live *l,
+                       struct dmp_live_kernel *k)
+{
+    char err[768];
+    int rc = dmp_live_find_kernel(l, k, err, sizeof(err));
+    if (rc) {
         return dmp_cli_error(DMP_EXIT_FAIL, cmd,
                              "refused: kernel of domain %s not recognised, left untouched: %s",
                              d->name, err);
     }
+    return DMP_EXIT_OK;
+}
+
+/* Reach known kernel addresses (journal sites) without the slow kernel discovery. */
+static int root_for(const char *cmd, const struct dom *d, struct dmp_live *l, uint64_t va)
+{
+    char err[256];
+    if (dmp_live_set_root_for(l, va, err, sizeof(err)) != 0)
+        return dmp_cli_error(DMP_EXIT_FAIL, cmd, "domain %s: %s", d->name, err);
     return DMP_EXIT_OK;
 }
 
@@ -351,7 +378,7 @@ struct patch_result {
 };
 
 static void print_patch_json(const struct dom *d, const struct dmp_lp_journal *j,
-                             const struct patch_result *r, bool dry, bool already)
+                             const struct patch_result *r, bool dry, bool already, bool cached)
 {
     struct dmp_json js;
     dmp_json_init(&js, stdout, true);
@@ -385,12 +412,62 @@ static void print_patch_json(const struct dom *d, const struct dmp_lp_journal *j
     }
     DMP_JSON_KV(&js, "journal_xenstore", dmp_json_str, d->xs_dir);
     DMP_JSON_KV(&js, "journal_file", dmp_json_str, d->file);
+    DMP_JSON_KV(&js, "plans_cached", dmp_json_bool, cached);
     dmp_json_obj_end(&js);
     dmp_json_finish(&js);
     fputc('\n', stdout);
 }
 
 #define CMD_PATCH "dmp patch"
+
+/* Plan cache: classifying and planning the whole live text takes minutes under TCG, and the
+ * result depends only on the kernel text. The last all-mmu plan set of a domain is kept in
+ * <state dir>/<uuid>.plans (journal format + text_hash) and reused when the text hashes the
+ * same. Every cached plan is still checked byte for byte under pause before it is written. */
+static void cache_path(const struct dom *d, char *buf, size_t len)
+{
+    snprintf(buf, len, "%s/%s.plans", JOURNAL_DIR, d->uuid[0] ? d->uuid : d->name);
+}
+
+static bool cache_try(struct dmp_live *l, const struct dom *d, struct dmp_lp_journal *j)
+{
+    char path[300], err[256];
+    cache_path(d, path, sizeof(path));
+    uint8_t *data;
+    size_t len;
+    if (dmp_read_file(path, &data, &len) != 0)
+        return false;
+    struct dmp_lp_journal c;
+    int rc = dmp_lp_journal_parse((const char *)data, &c, err, sizeof(err));
+    free(data);
+    if (rc)
+        return false;
+    size_t n = c.text_end > c.text_start ? c.text_end - c.text_start : 0;
+    uint8_t *t = NULL;
+    bool ok = c.text_hash && strcmp(c.uuid, d->uuid) == 0 && n > 0 && n <= (256u << 20) &&
+              dmp_live_set_root_for(l, c.text_start, NULL, 0) == 0 && (t = malloc(n)) &&
+              dmp_kimage_read(dmp_live_kimage(l), c.text_start, t, n) == 0 &&
+              dmp_lp_text_hash(t, n) == c.text_hash;
+    free(t);
+    if (!ok) {
+        dmp_lp_journal_free(&c);
+        return false;
+    }
+    *j = c;
+    return true;
+}
+
+static void cache_save(const struct dom *d, const struct dmp_lp_journal *j)
+{
+    char path[300], *text;
+    cache_path(d, path, sizeof(path));
+    if (dmp_lp_journal_format(j, &text) != 0)
+        return;
+    /* Only an optimisation: a failure to save costs the next patch its planning time. */
+    if (dmp_mkdir_p(JOURNAL_DIR) != 0 || dmp_write_file_atomic(path, text, strlen(text)) != 0)
+        fprintf(stderr, "dmpctl dmp patch: note: cannot save the plan cache %s\n", path);
+    free(text);
+}
 
 /* Build the plans and the stub area image; fills j (plans, stub_new, hv_update). */
 static int plan_all(struct dmp_live *l, const struct dom *d, bool hot, const char *hot_file,
@@ -497,6 +574,9 @@ static int apply_paused(struct dmp_live *l, struct xs_handle *xs, const struct d
     char err[768];
     struct dmp_kimage *ki = dmp_live_kimage(l);
     int rc = dmp_live_refresh_vcpus(l, err, sizeof(err));
+    /* A page-table root from a vCPU's current CR3, taken now: live while we hold the pause. */
+    if (rc == 0)
+        rc = dmp_live_set_root_for(l, j->stub_base, err, sizeof(err));
     if (rc)
         return dmp_cli_error(DMP_EXIT_FAIL, CMD_PATCH, "%s", err);
     uint64_t rips[DMP_LIVE_MAX_VCPUS];
@@ -615,7 +695,8 @@ int dmp_cmd_patch(int argc, char **argv)
     }
     struct dmp_live *l;
     struct dmp_live_kernel k;
-    code = open_guest(CMD_PATCH, &d, &l, &k, true);
+    memset(&k, 0, sizeof(k));
+    code = open_guest(CMD_PATCH, &d, &l, &k, true, false);
     if (code) {
         xs_close(xs);
         return code;
@@ -624,7 +705,9 @@ int dmp_cmd_patch(int argc, char **argv)
     memset(&j, 0, sizeof(j));
     const char *where = NULL;
     int jl = journal_load(xs, &d, CMD_PATCH, &j, &where);
-    if (jl > 0) {
+    if (jl > 0 && j.nplans > 0 && dmp_live_set_root_for(l, j.plans[0].site, NULL, 0) != 0)
+        jl = 1;   /* cannot look: trust the journal (unpatch will check every byte) */
+    else if (jl > 0) {
         /* Patched already, unless the journal outlived the text it describes (the domain
          * rebooted in place: same uuid, fresh kernel): then no site holds the patched bytes
          * and the stub area is padding, and the journal is dropped. */
@@ -645,7 +728,7 @@ int dmp_cmd_patch(int argc, char **argv)
     if (jl != 0) {
         if (jl > 0) {
             if (json)
-                print_patch_json(&d, &j, NULL, dry, true);
+                print_patch_json(&d, &j, NULL, dry, true, false);
             else
                 printf("already patched: %zu sites (domain %s, mode %s, journal in %s)\n",
                        j.nplans, d.name, j.mode, where);
@@ -657,15 +740,32 @@ int dmp_cmd_patch(int argc, char **argv)
     }
     struct patch_result r;
     memset(&r, 0, sizeof(r));
+    double t0 = now();
+    bool cached = !hot && cache_try(l, &d, &j);
+    if (cached) {
+        r.candidates = r.planned = j.nplans;
+    } else {
+        code = find_kernel(CMD_PATCH, &d, l, &k);
+        if (code) {
+            dmp_live_close(l);
+            xs_close(xs);
+            return code;
+        }
+        j.text_start = k.text_start;
+        j.text_end = k.text_end;
+        const uint8_t *tb;
+        uint64_t ts, te;
+        if (dmp_kimage_text(dmp_live_kimage(l), &ts, &te, &tb) == 0)
+            j.text_hash = dmp_lp_text_hash(tb, te - ts);
+        code = plan_all(l, &d, hot, hot_file, &j, &r);
+    }
     j.domid = d.domid;
     snprintf(j.uuid, sizeof(j.uuid), "%s", d.uuid);
     snprintf(j.name, sizeof(j.name), "%s", d.name);
     snprintf(j.mode, sizeof(j.mode), "%s", DMP_LP_MODE);
-    j.text_start = k.text_start;
-    j.text_end = k.text_end;
     j.created = (uint64_t)time(NULL);
-    double t0 = now();
-    code = plan_all(l, &d, hot, hot_file, &j, &r);
+    if (code == DMP_EXIT_OK && !cached && !hot && !dry && j.nplans > 0)
+        cache_save(&d, &j);
     r.t_plan = now() - t0;
     if (code == DMP_EXIT_OK && j.nplans == 0)
         code = dmp_cli_error(DMP_EXIT_FAIL, CMD_PATCH,
@@ -693,7 +793,7 @@ int dmp_cmd_patch(int argc, char **argv)
     r.t_total = now() - t_start;
     if (code == DMP_EXIT_OK) {
         if (json)
-            print_patch_json(&d, &j, &r, dry, false);
+            print_patch_json(&d, &j, &r, dry, false, cached);
         else {
             printf("%s domain %s (id %u): %zu sites, mode %s\n", dry ? "would patch" : "patched",
                    d.name, d.domid, dry ? j.nplans : r.applied, DMP_LP_MODE);
@@ -704,6 +804,7 @@ int dmp_cmd_patch(int argc, char **argv)
                    "0x%" PRIx64 "\n", j.stub_base, j.stub_len, j.hv_update);
             if (!dry)
                 printf("  journal: xenstore %s, file %s\n", d.xs_dir, d.file);
+            printf("  plans: %s\n", cached ? "from the plan cache (same kernel text)" : "computed");
             printf("  time: plan %.3f s, paused %.3f s, total %.3f s\n", r.t_plan, r.t_paused,
                    r.t_total);
         }
@@ -767,7 +868,12 @@ int dmp_cmd_status(int argc, char **argv)
     if (jl > 0 || dump) {
         struct dmp_live *l;
         struct dmp_live_kernel k;
-        code = open_guest(CMD_STATUS, &d, &l, &k, false);
+        code = open_guest(CMD_STATUS, &d, &l, &k, false, dump != NULL);
+        if (code == DMP_EXIT_OK && !dump) {
+            code = root_for(CMD_STATUS, &d, l, j.stub_base);
+            if (code)
+                dmp_live_close(l);
+        }
         if (code) {
             dmp_lp_journal_free(&j);
             return code;
@@ -939,7 +1045,12 @@ int dmp_cmd_unpatch(int argc, char **argv)
     }
     struct dmp_live *l;
     struct dmp_live_kernel k;
-    code = open_guest(CMD_UNPATCH, &d, &l, &k, false);
+    code = open_guest(CMD_UNPATCH, &d, &l, &k, false, false);
+    if (code == DMP_EXIT_OK) {
+        code = root_for(CMD_UNPATCH, &d, l, j.stub_base);
+        if (code)
+            dmp_live_close(l);
+    }
     if (code) {
         dmp_lp_journal_free(&j);
         xs_close(xs);
@@ -950,7 +1061,7 @@ int dmp_cmd_unpatch(int argc, char **argv)
     unsigned waits = 0;
     size_t restored = 0;
     double paused1 = 0, paused2 = 0, t0 = now();
-    int rc = need ? pause_clear(l, journal_sites_busy, &j, &waits, err, sizeof(err)) : -ENOMEM;
+    int rc = need ? pause_clear(l, journal_sites_busy, &j, j.stub_base, &waits, err, sizeof(err)) : -ENOMEM;
     if (rc == 0)
         rc = unpatch_checks(l, &j, need, err, sizeof(err));
     struct dmp_kimage *ki = dmp_live_kimage(l);
@@ -969,7 +1080,7 @@ int dmp_cmd_unpatch(int argc, char **argv)
          * interrupted inside one time to leave before its bytes go. */
         usleep(GRACE_US);
         t0 = now();
-        rc = pause_clear(l, stub_busy, &j, &waits, err, sizeof(err));
+        rc = pause_clear(l, stub_busy, &j, j.stub_base, &waits, err, sizeof(err));
         if (rc == 0)
             rc = write_region(l, j.stub_base, j.stub_old, j.stub_len, err, sizeof(err));
         while (held_pauses(l))

@@ -301,6 +301,30 @@ int dmp_live_refresh_vcpus(struct dmp_live *l, char *err, size_t errlen)
     return read_vcpus(l, l->max_vcpu_id, err, errlen);
 }
 
+int dmp_live_set_root_for(struct dmp_live *l, uint64_t va, char *err, size_t errlen)
+{
+    if (!l)
+        return -EINVAL;
+    for (size_t i = 0; i < l->nvcpus; i++) {
+        const struct dmp_live_vcpu *v = &l->vcpus[i];
+        if (!v->online || !v->long_mode)
+            continue;
+        /* The vCPU's own CR3 first: whatever it maps is the true mapping. Only if it does not
+         * map va, and CR3 looks like the user half of a PTI pair, the kernel half below it. */
+        uint64_t roots[2] = { v->cr3, v->cr3 & ~PTI_USER_PGD_BIT };
+        int nroots = (v->cr3 & PTI_USER_PGD_BIT) && l->hvm ? 2 : 1;
+        for (int r = 0; r < nroots; r++) {
+            struct dmp_ptw_result res;
+            if (dmp_ptwalk(&l->vm.pm, roots[r], ptw_flags_of(v), va, &res) == 0) {
+                dmp_vmem_set_root(&l->vm, roots[r], ptw_flags_of(v));
+                return 0;
+            }
+        }
+    }
+    return lerr(err, errlen, -EFAULT, "domain %u: no vCPU's page tables map 0x%llx", l->domid,
+                (unsigned long long)va);
+}
+
 void dmp_live_close(struct dmp_live *l)
 {
     if (!l)

@@ -225,6 +225,14 @@ bool dmp_lp_any_in(const uint64_t *addrs, size_t n, uint64_t start, uint64_t len
     return false;
 }
 
+uint64_t dmp_lp_text_hash(const uint8_t *b, size_t n)
+{
+    uint64_t h = 0xcbf29ce484222325ull;
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ b[i]) * 0x100000001b3ull;
+    return h;
+}
+
 /* ---- journal ---- */
 
 struct sbuf {
@@ -281,6 +289,8 @@ int dmp_lp_journal_format(const struct dmp_lp_journal *j, char **out)
            j->name[0] ? j->name : "-", j->mode);
     sb_add(&s, "created %" PRIu64 "\ntext 0x%" PRIx64 " 0x%" PRIx64 "\n", j->created,
            j->text_start, j->text_end);
+    if (j->text_hash)
+        sb_add(&s, "text_hash 0x%" PRIx64 "\n", j->text_hash);
     sb_add(&s, "stub 0x%" PRIx64 " %zu\nhv_update 0x%" PRIx64 "\n", j->stub_base, j->stub_len,
            j->hv_update);
     sb_hex(&s, "stub_old", j->stub_old, j->stub_len);
@@ -365,6 +375,8 @@ int dmp_lp_journal_parse(const char *text, struct dmp_lp_journal *j, char *err, 
         } else if (strcmp(line, "text") == 0 && sscanf(val, "%llx %llx", &a, &b) == 2) {
             j->text_start = a;
             j->text_end = b;
+        } else if (strcmp(line, "text_hash") == 0 && sscanf(val, "%llx", &a) == 1) {
+            j->text_hash = a;
         } else if (strcmp(line, "stub") == 0 && sscanf(val, "%llx %zu", &a, &z) == 2 && z > 0 &&
                    z <= DMP_LP_MAX_AREA) {
             j->stub_base = a;

@@ -209,6 +209,11 @@ void dmp_live_get_stats(const struct dmp_live *, struct dmp_live_stats *);
 /* Read every vCPU's state again (the handle must hold the domain paused: -EPERM otherwise),
  * e.g. before writing text after a pause taken later than dmp_live_open. */
 int  dmp_live_refresh_vcpus(struct dmp_live *, char *err, size_t errlen);
+/* Translate through the first vCPU page-table root that maps va (its CR3; else, for a PTI user
+ * PGD, the kernel half): reaching known kernel addresses (a journal's sites) without
+ * dmp_live_find_kernel. Call it again after pausing: a root taken while the guest ran may
+ * belong to a process that has exited since. */
+int  dmp_live_set_root_for(struct dmp_live *, uint64_t va, char *err, size_t errlen);
 
 bool dmp_live_is_hvm(const struct dmp_live *);   /* HVM container (PVH or HVM) */
 bool dmp_live_is_hap(const struct dmp_live *);

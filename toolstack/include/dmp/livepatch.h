@@ -66,6 +66,9 @@ int dmp_lp_build_stub(const uint8_t *img, uint64_t base, size_t used, uint64_t s
 /* True if any of the addresses lies in [start, start + len). */
 bool dmp_lp_any_in(const uint64_t *addrs, size_t n, uint64_t start, uint64_t len);
 
+/* FNV-1a 64 of the kernel text: recognises a kernel already planned (plan cache). */
+uint64_t dmp_lp_text_hash(const uint8_t *b, size_t n);
+
 /* ---- journal ---- */
 
 struct dmp_lp_journal {
@@ -79,6 +82,7 @@ struct dmp_lp_journal {
     uint8_t *stub_new;         /* stub_len bytes written (stub area image incl. hv slot) */
     uint64_t hv_update;        /* passthrough function address */
     uint64_t text_start, text_end;
+    uint64_t text_hash;        /* dmp_lp_text_hash of the unpatched text (0: not recorded) */
     struct dmp_plan *plans;
     size_t nplans;
     uint64_t created;          /* unix time */
