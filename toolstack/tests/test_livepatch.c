@@ -381,7 +381,7 @@ static void test_journal(void)
                                 .stub_base = TEXT + 0x2000, .stub_len = 4, .stub_old = o,
                                 .stub_new = nw, .hv_update = TEXT + 0x2010, .text_start = TEXT,
                                 .text_end = TEXT + TEXT_LEN, .plans = &p, .nplans = 1,
-                                .created = 1700000000 };
+                                .created = 1700000000, .text_hash = 0x0123456789abcdefull };
     char *t;
     CHECK(dmp_lp_journal_format(&j, &t) == 0);
     struct dmp_lp_journal b;
@@ -392,6 +392,12 @@ static void test_journal(void)
     CHECK_STREQ(b.mode, "passthrough");
     CHECK_EQ_U64(b.hv_update, TEXT + 0x2010);
     CHECK_EQ_U64(b.created, 1700000000);
+    CHECK_EQ_U64(b.text_hash, 0x0123456789abcdefull);
+    /* FNV-1a 64 reference values; any byte change changes the hash. */
+    CHECK_EQ_U64(dmp_lp_text_hash((const uint8_t *)"", 0), 0xcbf29ce484222325ull);
+    CHECK_EQ_U64(dmp_lp_text_hash((const uint8_t *)"a", 1), 0xaf63dc4c8601ec8cull);
+    CHECK(dmp_lp_text_hash((const uint8_t *)"\xe8\x01", 2) !=
+          dmp_lp_text_hash((const uint8_t *)"\xe8\x02", 2));
     CHECK(b.nplans == 1 && b.plans[0].site == p.site &&
           memcmp(b.plans[0].new_bytes, p.new_bytes, 5) == 0 && b.plans[0].len == 5);
     dmp_lp_journal_free(&b);
