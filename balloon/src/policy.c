@@ -318,9 +318,13 @@ int dmp_policy_step(const struct dmp_policy_params *pp, const struct dmp_host_in
             w[i].fixed = true;
             w[i].target = old;
         } else if (t->state == DMP_GUEST_STUCK) {
-            /* Stop pushing: ask for what it holds, so the target tells the truth. */
+            /* Stop pushing: ask for what it holds, so the target tells the truth. Never above
+             * the ceiling: Xen counts a few pages of its own in what a guest holds (the lab saw
+             * actual = static-max + 64 KiB), and a target above static-max cannot be set. */
             w[i].fixed = w[i].frozen_stuck = true;
             w[i].target = align_down(g->actual_kib, 4);
+            if (w[i].ceiling && w[i].target > w[i].ceiling)
+                w[i].target = w[i].ceiling;
         }
         if (w[i].fixed) {
             lo[i] = hi[i] = w[i].target;

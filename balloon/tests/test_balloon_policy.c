@@ -309,6 +309,38 @@ static void test_stuck_and_backoff(void)
     CHECK(d1[0].reason == DMP_REASON_NO_BALLOON && d1[0].new_target_kib == 2 * GiB);
 }
 
+/* Xen counts a few pages of its own in what a guest holds: the lab saw actual = static-max +
+ * 64 KiB. A stuck guest's frozen target must still not exceed its ceiling (a target above
+ * static-max cannot be written). */
+static void test_stuck_freeze_capped_at_ceiling(void)
+{
+    struct dmp_policy_params p = params();
+    struct dmp_guest_input in[2] = {
+        guest(1, 256 * MiB, 256 * MiB + 64, 256 * MiB, 32 * MiB),  /* idle, never moves */
+        guest(2, 256 * MiB, 256 * MiB, 256 * MiB, 32 * MiB),       /* idle, moves */
+    };
+    struct dmp_guest_track t[2];
+    tracks_for(in, t, 2);
+    /* Overcommitted from the start, as in the lab: both are asked to shrink. */
+    struct dmp_host_input h = { .now_ms = 0, .budget_kib = 400 * MiB, .reserve_kib = 32 * MiB,
+                                .free_kib = 0 };
+    struct dmp_decision d[2];
+    bool pushed = false, frozen = false;
+    for (int s = 0; s <= 90 && !frozen; s++) {
+        h.now_ms = s * 1000ULL;
+        CHECK(dmp_policy_step(&p, &h, in, t, 2, d, NULL) == 0);
+        for (int i = 0; i < 2; i++)
+            CHECK(d[i].new_target_kib <= d[i].ceiling_kib);
+        pushed |= d[0].new_target_kib < 256 * MiB;
+        frozen = d[0].reason == DMP_REASON_STUCK_DETECTED;
+        in[0].target_kib = d[0].new_target_kib;     /* guest 1's balloon never moves */
+        in[1].target_kib = in[1].actual_kib = d[1].new_target_kib;
+    }
+    CHECK(pushed);
+    CHECK(frozen);
+    CHECK_EQ_U64(d[0].new_target_kib, 256 * MiB);   /* what it holds, capped at static-max */
+}
+
 static void test_pressure_and_host_free(void)
 {
     struct dmp_policy_params p = params();
@@ -473,6 +505,7 @@ int main(void)
     test_hysteresis_rate_interval();
     test_weights_and_baselines();
     test_stuck_and_backoff();
+    test_stuck_freeze_capped_at_ceiling();
     test_pressure_and_host_free();
     test_conservation_property();
     test_bad_input();

@@ -53,7 +53,11 @@ done
 s=0
 while [ $s -lt 900 ]; do
     for g in ga gb gc; do
-        set_b=$(grep '@@DMP-WSS' "$LAB_OUT/guests/guest-$PREFIX$g.log" | tail -n 1 | sed -n 's/.*"set_bytes":\([0-9]*\).*/\1/p')
+        # One awk over the console log (busybox tail/grep pipelines on the 9p share died
+        # with SIGSEGV while xenconsoled appended to the file).
+        set_b=$(awk -v f='"set_bytes":' 'index($0, "@@DMP-WSS") == 1 { l = $0 }
+            END { v = 0; i = index(l, f); if (i) { v = substr(l, i + length(f)); sub(/[,}].*/, "", v) } print v + 0 }' \
+            "$LAB_OUT/guests/guest-$PREFIX$g.log" 2>/dev/null || echo 0)
         echo "$s $g $((${set_b:-0} / 1048576)) $(dmpctl mem-info "$PREFIX$g" 2>/dev/null | tail -n 1)" >> "$OUTDIR/balance-trace.txt"
     done
     grep -q '@@DMP-DONE' "$LAB_OUT/guests/guest-${PREFIX}ga.log" && break

@@ -58,6 +58,18 @@ while [ $t -lt 120 ]; do
     sleep 1; t=$((t + 1))
 done
 [ $n = 2 ] || { echo "FAIL: guests did not start"; exit 1; }
+# The guest's own balloon driver (xen-balloon, built into Debian's kernel): present, and how
+# fast it moves under TCG, driven exactly like xl mem-set.
+dmpctl mem-info ok | tee "$LAB_OUT/balloon-driver.txt"
+awk 'NR == 2 && $9 == "yes" { ok = 1 } END { exit !ok }' "$LAB_OUT/balloon-driver.txt" ||
+    { echo "FAIL: ok does not advertise control/feature-balloon"; fail=1; }
+dmpctl mem-set ok 256 --wait 300 | tee -a "$LAB_OUT/balloon-speed.txt" || { echo "FAIL: ok's balloon did not reach 256 MiB"; fail=1; }
+dmpctl mem-set ok 384 --wait 300 | tee -a "$LAB_OUT/balloon-speed.txt" || { echo "FAIL: ok's balloon did not return to 384 MiB"; fail=1; }
+set +e
+dmpctl mem-set ok 2g; r1=$?
+dmpctl mem-set ok 16; r2=$?
+set -e
+[ $r1 = 2 ] && [ $r2 = 2 ] || { echo "FAIL: mem-set above static-max / below the floor not refused with exit 2 ($r1, $r2)"; fail=1; }
 start_dmpd
 trap 'kill $dpid 2>/dev/null || true' EXIT
 # Let stk's balloon be seen moving (the budget forces shrinking) before it gets stuck.

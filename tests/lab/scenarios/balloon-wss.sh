@@ -29,8 +29,12 @@ export DMPD_SOCKET=/run/dmp/dmpd.sock
 dmpd --config "$LAB_OUT/dmpd.conf" --state-dir "$st" --log "$LAB_OUT/dmpd.log" 2> "$LAB_OUT/dmpd.stderr" &
 dpid=$!
 trap 'kill $dpid 2>/dev/null || true' EXIT
-last() {  # GUEST FIELD -> the field of the guest's latest report
-    grep '@@DMP-WSS' "$LAB_OUT/guests/guest-$1.log" 2>/dev/null | tail -n 1 | sed -n "s/.*\"$2\":\\([0-9.]*\\).*/\\1/p"
+last() {  # GUEST FIELD -> the field of the guest's latest report (0 if none yet)
+    # One awk over the file: busybox tail/grep pipelines on the 9p share, while xenconsoled
+    # appends to the file, died with SIGSEGV in this lab.
+    awk -v f="\"$2\":" 'index($0, "@@DMP-WSS") == 1 { l = $0 }
+        END { v = 0; i = index(l, f); if (i) { v = substr(l, i + length(f)); sub(/[,}].*/, "", v) } print v + 0 }' \
+        "$LAB_OUT/guests/guest-$1.log" 2>/dev/null || echo 0
 }
 fail=0
 : > "$LAB_OUT/wss-trace.txt"
@@ -45,6 +49,7 @@ for m in $(echo "$MODES" | tr ',' ' '); do
     full=; t=0
     while [ $t -lt 600 ]; do
         [ -z "$full" ] && [ "$(last $g set_bytes)" = $((WSS_A << 20)) ] && full=$(last $g t)
+        [ "$full" = 0 ] && full=
         [ -n "$full" ] && awk -v a="$(last $g t)" -v b="$full" 'BEGIN { exit !(a - b >= 20) }' && break
         sleep 2; t=$((t + 2))
     done
@@ -54,7 +59,7 @@ for m in $(echo "$MODES" | tr ',' ' '); do
     echo "$g: sampling on at guest time ${t0}s"
     s=0
     while [ $s -lt $DEADLINE ]; do
-        echo "$s $g $(( $(last $g set_bytes) >> 20 )) $(dmpctl mem-info "$g" 2>/dev/null | tail -n 1)" >> "$LAB_OUT/wss-trace.txt"
+        echo "$s $g $(( $(last $g set_bytes) / 1048576 )) $(dmpctl mem-info "$g" 2>/dev/null | tail -n 1)" >> "$LAB_OUT/wss-trace.txt"
         c=$(awk -v g=$g -v a=$WSS_A -v b=$WSS_B '$2 == g && $9 ~ /^[0-9]+$/ { if ($3 == a) na++; if ($3 == b) nb++ }
                 END { print (na < nb ? na : nb) + 0 }' "$LAB_OUT/wss-trace.txt")
         [ "$c" -ge $((NEED + 3)) ] && break
