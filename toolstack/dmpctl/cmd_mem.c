@@ -20,7 +20,8 @@ int cmd_mem_set(int argc, char **argv);
 int cmd_mem_info(int argc, char **argv);
 int cmd_balance(int argc, char **argv);
 
-#define DMPD_TIMEOUT_MS 3000
+/* dmpd answers between balancing steps; a step can take seconds on a loaded (emulated) host. */
+#define DMPD_TIMEOUT_MS 10000
 
 static const char *socket_path(void)
 {

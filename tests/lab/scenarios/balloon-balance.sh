@@ -10,13 +10,19 @@ set -eu
 # kernel: Invalid kernel") for the second of several guests.
 mkdir -p /run/img && cp "$LAB_IMAGES/vmlinuz" "$LAB_IMAGES/guest.cpio.gz" /run/img/
 LAB_IMAGES=/run/img
+# Xen tools in this lab's dom0 (xl's background process, xenstore-write, libxentoolcore users)
+# sporadically died with SIGSEGV under load; a command that must happen is retried.
+try() { n=0; until "$@"; do n=$((n + 1)); [ $n -lt 4 ] || return 1; sleep 1; done; }
 PREFIX=${PREFIX:-}; OUTDIR=${OUTDIR:-$LAB_OUT}
 POLICY=${POLICY:-balance}; BUDGET=${BUDGET:-1024}; RESERVE=${RESERVE:-32}
 MEM=${MEM:-320}; MAXMEM=${MAXMEM:-640}   # gb, gc: MEM; ga: MAXMEM
 grep -q 'xen_extra.*-dmp' <<EOT || { echo "not the DMP-patched hypervisor"; exit 1; }
 $(xl info)
 EOT
-st=$OUTDIR/dmpd-state; mkdir -p "$st"
+# dmpd's state on dom0's tmpfs (every step writes it; the 9p share made steps take seconds),
+# copied to the run's results at the end.
+st=/run/dmpd-state-$POLICY; mkdir -p "$st"
+trap 'cp -r "$st" "$OUTDIR/dmpd-state" 2>/dev/null || true' EXIT
 cat > "$OUTDIR/dmpd.conf" <<EOT
 [global]
 policy = $POLICY
@@ -33,7 +39,7 @@ ramp="48m:40s;96m:8s;144m:8s;192m:8s;240m:8s;288m:8s;336m:60s;48m:80s"
 # dmpd first: it does not sample a guest while it is paused (libxl builds guests paused).
 dmpd --config "$OUTDIR/dmpd.conf" --state-dir "$st" --log "$OUTDIR/dmpd.log" 2> "$OUTDIR/dmpd.stderr" &
 dpid=$!
-trap 'kill $dpid 2>/dev/null || true' EXIT
+trap 'kill $dpid 2>/dev/null || true; cp -r "$st" "$OUTDIR/dmpd-state" 2>/dev/null || true' EXIT
 started() { grep -q '@@DMP-WSS' "$LAB_OUT/guests/guest-$PREFIX$1.log" 2>/dev/null; }
 # gb (shadow) and gc (HAP) hold small sets for the whole run; ga (HAP) comes once they run.
 # One at a time: libxl's wait for a new guest's console timed out while another guest booted
