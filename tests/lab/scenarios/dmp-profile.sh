@@ -31,6 +31,9 @@ create() {
     local n
     for n in 1 2 3; do
         xl create "$2" > "$LAB_OUT/$1.create.log" 2>&1 && return 0
+        # xl itself has been seen to crash (SIGSEGV) in this dom0 after building the domain:
+        # what counts is whether the domain exists.
+        xl domid "$1" > /dev/null 2>&1 && { echo "xl create $1 failed but the domain exists"; return 0; }
         echo "xl create $1 failed (attempt $n): $(grep -m1 error "$LAB_OUT/$1.create.log")"
         sleep 3
     done
@@ -180,8 +183,10 @@ else
 fi
 
 # Destroy the guest with its (16384-slot) tables still installed, then make sure Xen is fine.
-xl destroy $g
-xl destroy $h
+# xl has crashed in this dom0 on other commands too (pre-existing, see docs/PROFILER.md):
+# the checks below look at the domain list itself.
+xl destroy $g || echo "xl destroy $g exited $?"
+xl destroy $h || echo "xl destroy $h exited $?"
 i=0
 while xl list | grep -q "prof-" && [ $i -lt 60 ]; do i=$((i + 1)); sleep 1; done
 if xl list > "$LAB_OUT/xl-list.txt" 2>&1 && grep -q '^Domain-0' "$LAB_OUT/xl-list.txt"; then
