@@ -69,7 +69,6 @@ struct dmpseg_dev {
 	struct gnttab_map_grant_ref *map_ops;
 	struct gnttab_unmap_grant_ref *unmap_ops;
 	unsigned int nr_mapped;
-	void *vaddr;
 
 	struct mutex files_lock;
 	struct list_head files;
@@ -85,6 +84,31 @@ struct dmpseg_dev {
 };
 
 static struct class *dmpseg_class;
+
+/*
+ * Copy between the segment and a kernel buffer.  The granted pages sit in the
+ * kernel's direct map (unpopulated-alloc memory is hot-added), so no vmap is
+ * needed - and vmap refuses areas larger than the guest's RAM, which is
+ * exactly what a segment that extends a small guest is.  Caller holds the
+ * segment lock for reading with live set.
+ */
+static void dmpseg_copy(struct dmpseg_dev *dev, u64 pos, void *buf, size_t len,
+			bool to_segment)
+{
+	while (len) {
+		size_t off = offset_in_page(pos);
+		size_t n = min_t(size_t, len, PAGE_SIZE - off);
+		void *p = page_address(dev->pages[pos >> PAGE_SHIFT]) + off;
+
+		if (to_segment)
+			memcpy(p, buf, n);
+		else
+			memcpy(buf, p, n);
+		pos += n;
+		buf += n;
+		len -= n;
+	}
+}
 static dev_t dmpseg_devt;
 static struct cdev dmpseg_cdev;
 static int dmpseg_blk_major;
@@ -188,10 +212,7 @@ static ssize_t dmpseg_rw(struct file *file, char __user *ubuf, size_t count,
 			ret = -ENODEV;
 			break;
 		}
-		if (write)
-			memcpy(dev->vaddr + pos, bounce, chunk);
-		else
-			memcpy(bounce, dev->vaddr + pos, chunk);
+		dmpseg_copy(dev, pos, bounce, chunk, write);
 		up_read(&dev->lock);
 		if (!write && copy_to_user(ubuf + done, bounce, chunk)) {
 			ret = -EFAULT;
@@ -375,10 +396,7 @@ static blk_status_t dmpseg_queue_rq(struct blk_mq_hw_ctx *hctx,
 				break;
 			}
 			p = bvec_kmap_local(&bv);
-			if (write)
-				memcpy(dev->vaddr + pos, p, bv.bv_len);
-			else
-				memcpy(p, dev->vaddr + pos, bv.bv_len);
+			dmpseg_copy(dev, pos, p, bv.bv_len, write);
 			kunmap_local(p);
 			pos += bv.bv_len;
 		}
@@ -629,19 +647,13 @@ static int dmpseg_connect(struct dmpseg_dev *dev)
 		return err;
 	}
 	dev->nr_mapped = dev->nr_pages;
-	dev->vaddr = vmap(dev->pages, dev->nr_pages, VM_MAP,
-			  dev->ro ? PAGE_KERNEL_RO : PAGE_KERNEL);
-	if (!dev->vaddr) {
-		err = -ENOMEM;
-		goto fail_unmap;
-	}
 
 	mutex_lock(&dmpseg_idr_lock);
 	dev->idx = idr_alloc_cyclic(&dmpseg_idr, dev, 0, DMPSEG_MAX_DEVS, GFP_KERNEL);
 	mutex_unlock(&dmpseg_idr_lock);
 	if (dev->idx < 0) {
 		err = dev->idx;
-		goto fail_vunmap;
+		goto fail_unmap;
 	}
 	down_write(&dev->lock);
 	dev->live = true;
@@ -670,9 +682,6 @@ fail_idr:
 	mutex_lock(&dmpseg_idr_lock);
 	idr_remove(&dmpseg_idr, dev->idx);
 	mutex_unlock(&dmpseg_idr_lock);
-fail_vunmap:
-	vunmap(dev->vaddr);
-	dev->vaddr = NULL;
 fail_unmap:
 	dev->unmap_data.unmap_ops = dev->unmap_ops;
 	dev->unmap_data.kunmap_ops = NULL;
@@ -734,9 +743,6 @@ static bool dmpseg_disconnect(struct dmpseg_dev *dev)
 	mutex_lock(&dmpseg_idr_lock);
 	idr_remove(&dmpseg_idr, dev->idx);
 	mutex_unlock(&dmpseg_idr_lock);
-	vunmap(dev->vaddr);
-	dev->vaddr = NULL;
-
 	dev->unmapping = true;
 	__module_get(THIS_MODULE);
 	dev->unmap_data.data = dev;

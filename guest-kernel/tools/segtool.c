@@ -283,6 +283,10 @@ static int hold(const char *path, uint64_t seed, uint64_t secs)
                (unsigned long long)reads, (unsigned long long)bad);
         return bad ? 1 : 0;
     }
+    /* One full pass before announcing, so the data is known good while dom0 still owns it. */
+    for (uint64_t i = 0; i < n; i += 512)
+        bad += w[i] != pattern(seed, i);
+    reads++;
     printf("@@SEG holding %s (%llu bytes)\n", path, (unsigned long long)len);
     fflush(stdout);
     double end = now_s() + (double)(secs < MAX_WAIT_S ? secs : MAX_WAIT_S);
