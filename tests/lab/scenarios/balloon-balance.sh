@@ -13,6 +13,12 @@ LAB_IMAGES=/run/img
 # Xen tools in this lab's dom0 (xl's background process, xenstore-write, libxentoolcore users)
 # sporadically died with SIGSEGV under load; a command that must happen is retried.
 try() { n=0; until "$@"; do n=$((n + 1)); [ $n -lt 4 ] || return 1; sleep 1; done; }
+# xl create failed the same way ("unable to XZ decompress kernel: Invalid kernel") for a second
+# guest; retry after removing what the failed attempt left.
+create() {  # NAME CONFIG [xl create options]
+    local name=$1 cfg=$2; shift 2
+    try sh -c "xl create $* '$cfg' >/dev/null || { xl destroy '$name' 2>/dev/null; exit 1; }"
+}
 PREFIX=${PREFIX:-}; OUTDIR=${OUTDIR:-$LAB_OUT}
 POLICY=${POLICY:-balance}; BUDGET=${BUDGET:-1024}; RESERVE=${RESERVE:-32}
 MEM=${MEM:-320}; MAXMEM=${MAXMEM:-640}   # gb, gc: MEM; ga: MAXMEM
@@ -49,7 +55,7 @@ started() { grep -q '@@DMP-WSS' "$LAB_OUT/guests/guest-$PREFIX$1.log" 2>/dev/nul
 for spec in "gb 0 $MEM 64m:1500s" "gc 1 $MEM 32m:1500s" "ga 1 $MAXMEM $ramp"; do
     set -- $spec
     cfg=$(guest_config "$PREFIX$1" pvh "$2" "$3" "wsswork,--schedule,$4,--max-seconds,1500")
-    xl create "$cfg" >/dev/null
+    create "$PREFIX$1" "$cfg"
     t=0
     while [ $t -lt 600 ] && ! started "$1"; do sleep 2; t=$((t + 2)); done
     started "$1" || { echo "FAIL: wsswork did not start in $PREFIX$1 within 600 s"; exit 1; }
