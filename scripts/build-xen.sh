@@ -49,7 +49,8 @@ for opt in $(grep -o '^CONFIG_[A-Z0-9_]*=y' "$TOP/xen-patches/config-fragment" |
 done
 
 log "building the hypervisor (about a minute on 2 cores)"
-if ! make -C "$work/xen" -j"$(nproc)" > "$out/build.log" 2>&1; then
+# A parent make (make lab -j2) would otherwise force this build to -j1 through MAKEFLAGS.
+if ! env -u MAKEFLAGS -u MFLAGS make -C "$work/xen" -j"$(nproc)" > "$out/build.log" 2>&1; then
     tail -n 40 "$out/build.log" >&2
     die "Xen build failed (full log: $out/build.log)"
 fi

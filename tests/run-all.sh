@@ -38,14 +38,26 @@ expect_status() {
     done
 }
 
-lab_test() {
+lab_once() {
     local name=$1 scenario=$2 timeout=$3; shift 3
-    local args=()
-    while [ $# -gt 0 ]; do args+=("$1"); shift; done
-    tests/lab/run.sh --scenario "$scenario" --timeout "$timeout" --run-id "$name" ${args[@]+"${args[@]}"} || return $?
+    tests/lab/run.sh --scenario "$scenario" --timeout "$timeout" --run-id "$name" "$@" || return $?
     if [ -x "tests/lab/checks/$scenario" ]; then
         "tests/lab/checks/$scenario" "$BUILD/lab/runs/$name"
     fi
+}
+
+# A lab test gets one retry, reported loudly: QEMU's emulation on a heavily loaded host has
+# shown rare memory corruption that is not ours (dom0's xl failing to decompress a kernel
+# image, with the unpatched hypervisor too; see docs/LAB.md). A test that fails twice fails.
+lab_test() {
+    local name=$1
+    if lab_once "$@"; then
+        return 0
+    fi
+    echo "RETRY: $name failed on its first attempt (logs kept in $BUILD/lab/runs/$name.first)"
+    rm -rf "$BUILD/lab/runs/$name.first"
+    mv "$BUILD/lab/runs/$name" "$BUILD/lab/runs/$name.first"
+    lab_once "$@"
 }
 
 run_test build make -j"$jobs" all
