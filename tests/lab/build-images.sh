@@ -73,6 +73,7 @@ fi
 
 guest_inputs=("$0" "$TOP/tests/lab/guest/init" /usr/bin/busybox)
 guest_inputs+=($(ls "$GUESTBIN"/* "$BUILD"/out/guest-modules/*.ko 2>/dev/null || true))
+guest_inputs+=("/lib/modules/$KREL/kernel/drivers/block/xen-blkfront.ko")
 want=$(hash_of "${guest_inputs[@]}")
 if ! stamp_ok "$LAB/images/guest.cpio.gz" "$want"; then
     log "building guest initramfs"
@@ -84,6 +85,8 @@ if ! stamp_ok "$LAB/images/guest.cpio.gz" "$want"; then
     for b in "$GUESTBIN"/*; do [ -f "$b" ] && install -m 0755 "$b" "$root/usr/local/bin/"; done
     # Out-of-tree guest modules: the guest init does not load them, scenarios insmod what they need.
     for k in "$BUILD"/out/guest-modules/*.ko; do [ -f "$k" ] && install -D -m 0644 "$k" "$root/lib/modules/$(basename "$k")"; done
+    # xen-blkfront for guests given a disk (the segment benchmark's baseline); loaded on demand.
+    install -D -m 0644 "/lib/modules/$KREL/kernel/drivers/block/xen-blkfront.ko" "$root/lib/modules/xen-blkfront.ko"
     (cd "$root" && find . | cpio -o -H newc --quiet | gzip -1) > "$LAB/images/guest.cpio.gz.tmp"
     mv "$LAB/images/guest.cpio.gz.tmp" "$LAB/images/guest.cpio.gz"
     echo "$want" > "$LAB/images/guest.cpio.gz.stamp"
