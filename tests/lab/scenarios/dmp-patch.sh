@@ -47,7 +47,8 @@ record_time() { echo "$*" >> "$LAB_OUT/dmp-patch-times.txt"; }
 echo "== start $G (PVH, shadow paging, ptbench forever)"
 cfg=$(guest_config $G pvh 0 192 "ptbench,--rounds,0,--scale,0.2")
 xl create "$cfg" > "$LAB_OUT/$G.create.log" 2>&1 || { cat "$LAB_OUT/$G.create.log"; exit 1; }
-if ! wait_results $G 1 300; then
+# Bounded, but generous: on a loaded host (several TCG labs at once) the boot takes minutes.
+if ! wait_results $G 1 ${BOOT_WAIT:-600}; then
     echo "FAIL: $G did not reach its workload"; tail -n 20 "$LOG" || true; exit 1
 fi
 ok "$G running its workload ($(results $G) results)"
