@@ -7,8 +7,9 @@
  * <state>/balloon-decisions.jsonl, one JSON object per line; metrics to
  * <state>/balloon-metrics.json and .prom and over the control socket.
  *
- * Settings: the configuration file (dmpd --config, default /etc/dmp/dmpd.conf; absent =
- * defaults), overlaid every step by per-domain overrides in dom0's xenstore area
+ * Settings: the configuration file (dmpd --config, default /etc/dmp/dmpd.conf; absent = the
+ * service stays idle, so a dmpd run for another service never balloons guests; an empty file
+ * = defaults), overlaid every step by per-domain overrides in dom0's xenstore area
  * /local/domain/0/dmp/balloon/<domain name>/<key> = <value> (guests cannot write there).
  * The effective settings and each guest's policy memory and estimator state are saved
  * atomically under the state directory after every step and reloaded at start, so a daemon
@@ -69,6 +70,7 @@ struct svc {
     char cfg_text_src[512];         /* where the file settings came from */
     char *file_cfg_text;            /* the file configuration, serialized */
     struct dmp_balloon_config cfg;  /* effective: file + xenstore overrides */
+    bool enabled;                   /* a configuration file exists: balance (else stay idle) */
     char override_sig[4096];        /* overrides seen last step (to log changes once) */
     struct dmp_wss_ctl *wss;
     struct dmp_rng rng;
@@ -636,6 +638,7 @@ static int svc_init(struct dmpd *d, void **state, char *err, size_t errlen)
             return -1;
         }
         snprintf(s->cfg_text_src, sizeof(s->cfg_text_src), "%s", cfgpath);
+        s->enabled = true;
     } else if (errno != ENOENT) {
         snprintf(err, errlen, "cannot open %s: %s", cfgpath, strerror(errno));
         dmp_balloon_config_free(&fc);
@@ -643,7 +646,7 @@ static int svc_init(struct dmpd *d, void **state, char *err, size_t errlen)
         free(s);
         return -1;
     } else {
-        snprintf(s->cfg_text_src, sizeof(s->cfg_text_src), "%s (absent: defaults)", cfgpath);
+        snprintf(s->cfg_text_src, sizeof(s->cfg_text_src), "%s (absent)", cfgpath);
     }
     size_t tl;
     if (dmp_balloon_config_serialize(&fc, &s->file_cfg_text, &tl) < 0) {
@@ -684,6 +687,9 @@ static int svc_init(struct dmpd *d, void **state, char *err, size_t errlen)
     if (!s->decisions)
         dmpd_log(d, SVC, "log-error", "cannot open %s: %s", path, strerror(errno));
     char a[24];
+    if (!s->enabled)
+        dmpd_log(d, SVC, "disabled", "no configuration file at %s: not balancing (create one, even "
+                 "empty, to balance with the defaults)", cfgpath);
     dmpd_log(d, SVC, "config", "%s: policy %s, interval %s, budget %s, %zu domain sections",
              s->cfg_text_src, dmp_policy_kind_name(s->cfg.params.kind),
              dmp_cfg_fmt_ms(s->cfg.interval_ms, a, sizeof(a)),
@@ -696,7 +702,9 @@ static int svc_init(struct dmpd *d, void **state, char *err, size_t errlen)
 static void svc_tick(struct dmpd *d, void *state, uint64_t now)
 {
     struct svc *s = state;
-    if (!dmpd_xs(d) || !dmpd_xch(d) || now < s->next_step)
+    /* Off unless configured: a dmpd started for another service must not start ballooning
+     * (and sampling) every guest on the host with default settings. */
+    if (!s->enabled || !dmpd_xs(d) || !dmpd_xch(d) || now < s->next_step)
         return;
     s->next_step = now + s->cfg.interval_ms;
     step(s, now);
@@ -746,6 +754,10 @@ static int svc_request(struct dmpd *d, void *state, int argc, char **argv, FILE 
         if (s->g[i].have_last)
             dec[n++] = s->g[i].last;
     if (strcmp(argv[0], "status") == 0) {
+        if (!s->enabled && !json) {
+            fprintf(out, "balancing disabled: no configuration file (%s)\n", s->cfg_text_src);
+            return DMP_EXIT_OK;
+        }
         if (!s->stepped && !json) {
             fprintf(out, "no balancing step yet (interval %" PRIu64 " ms)\n", s->cfg.interval_ms);
             return DMP_EXIT_OK;
