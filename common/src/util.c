@@ -190,6 +190,22 @@ int dmp_read_file(const char *path, uint8_t **data, size_t *len)
     return 0;
 }
 
+int dmp_verrf(char *err, size_t errlen, int rc, const char *fmt, va_list ap)
+{
+    if (err && errlen)
+        vsnprintf(err, errlen, fmt, ap);
+    return rc;
+}
+
+int dmp_errf(char *err, size_t errlen, int rc, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    dmp_verrf(err, errlen, rc, fmt, ap);
+    va_end(ap);
+    return rc;
+}
+
 int dmp_mkdir_p(const char *path)
 {
     char *copy = strdup(path);

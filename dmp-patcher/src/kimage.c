@@ -25,12 +25,10 @@ struct dmp_kimage {
 
 int kimage_err(char *err, size_t errlen, int code, const char *fmt, ...)
 {
-    if (err && errlen) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err, errlen, fmt, ap);
-        va_end(ap);
-    }
+    va_list ap;
+    va_start(ap, fmt);
+    dmp_verrf(err, errlen, code, fmt, ap);
+    va_end(ap);
     return code;
 }
 

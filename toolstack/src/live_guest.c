@@ -13,6 +13,7 @@
 #include <xen/hvm/save.h>
 
 #include "dmp/live.h"
+#include "dmp/util.h"
 
 #define CR0_PG    (1ull << 31)
 #define CR4_LA57  (1ull << 12)
@@ -41,19 +42,6 @@ struct dmp_live {
     bool have_kernel;
     char last_err[320];   /* room for "domain N: " + the vmem message */
 };
-
-static int lerr(char *err, size_t errlen, int rc, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-static int lerr(char *err, size_t errlen, int rc, const char *fmt, ...)
-{
-    if (err && errlen) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err, errlen, fmt, ap);
-        va_end(ap);
-    }
-    return rc;
-}
 
 static double now(void)
 {
@@ -176,7 +164,7 @@ static int read_vcpus(struct dmp_live *l, unsigned max_vcpu_id, char *err, size_
                 struct hvm_hw_cpu ctx;
                 if (xc_domain_hvm_getcontext_partial(l->xch, l->domid, HVM_SAVE_CODE(CPU),
                                                      (uint16_t)v, &ctx, sizeof(ctx)) != 0)
-                    return lerr(err, errlen, errno ? -errno : -EIO,
+                    return dmp_errf(err, errlen, errno ? -errno : -EIO,
                                 "domain %u: cannot read the state of vCPU %u: %s", l->domid, v,
                                 strerror(errno));
                 c->rip = ctx.rip;
@@ -191,7 +179,7 @@ static int read_vcpus(struct dmp_live *l, unsigned max_vcpu_id, char *err, size_
             } else {
                 vcpu_guest_context_any_t ctx;
                 if (xc_vcpu_getcontext(l->xch, l->domid, v, &ctx) != 0)
-                    return lerr(err, errlen, errno ? -errno : -EIO,
+                    return dmp_errf(err, errlen, errno ? -errno : -EIO,
                                 "domain %u: cannot read the context of vCPU %u: %s", l->domid, v,
                                 strerror(errno));
                 c->rip = ctx.x64.user_regs.rip;
@@ -217,29 +205,29 @@ int dmp_live_open(uint32_t domid, unsigned flags, struct dmp_live **out, char *e
         return -EINVAL;
     *out = NULL;
     if (domid == 0)
-        return lerr(err, errlen, -EPERM,
+        return dmp_errf(err, errlen, -EPERM,
                     "domain 0 is dom0, the control domain this tool runs in: introspecting "
                     "and patching it is refused");
     if (domid >= DOMID_FIRST_RESERVED)
-        return lerr(err, errlen, -EINVAL, "domain %u is not a guest domain id", domid);
+        return dmp_errf(err, errlen, -EINVAL, "domain %u is not a guest domain id", domid);
     struct dmp_live *l = calloc(1, sizeof(*l));
     if (!l)
-        return lerr(err, errlen, -ENOMEM, "out of memory");
+        return dmp_errf(err, errlen, -ENOMEM, "out of memory");
     l->domid = domid;
     int rc;
     l->xch = xc_interface_open(NULL, NULL, 0);
     if (!l->xch) {
-        rc = lerr(err, errlen, errno ? -errno : -EIO, "cannot open the Xen control interface: %s",
+        rc = dmp_errf(err, errlen, errno ? -errno : -EIO, "cannot open the Xen control interface: %s",
                   strerror(errno));
         goto fail;
     }
     xc_dominfo_t info;
     if (xc_domain_getinfo(l->xch, domid, 1, &info) != 1 || info.domid != domid) {
-        rc = lerr(err, errlen, -ESRCH, "domain %u does not exist", domid);
+        rc = dmp_errf(err, errlen, -ESRCH, "domain %u does not exist", domid);
         goto fail;
     }
     if (info.dying || info.shutdown) {
-        rc = lerr(err, errlen, -ESRCH, "domain %u is shutting down", domid);
+        rc = dmp_errf(err, errlen, -ESRCH, "domain %u is shutting down", domid);
         goto fail;
     }
     l->hvm = info.hvm;
@@ -247,7 +235,7 @@ int dmp_live_open(uint32_t domid, unsigned flags, struct dmp_live **out, char *e
     if (!l->hvm) {
         unsigned int width = 0;
         if (xc_domain_get_guest_width(l->xch, domid, &width) != 0 || width != 8) {
-            rc = lerr(err, errlen, -EOPNOTSUPP, "domain %u is a 32-bit PV guest: not supported",
+            rc = dmp_errf(err, errlen, -EOPNOTSUPP, "domain %u is a 32-bit PV guest: not supported",
                       domid);
             goto fail;
         }
@@ -255,7 +243,7 @@ int dmp_live_open(uint32_t domid, unsigned flags, struct dmp_live **out, char *e
     if (flags & DMP_LIVE_PAUSE) {
         rc = dmp_live_pause(l);
         if (rc) {
-            lerr(err, errlen, rc, "cannot pause domain %u: %s", domid, strerror(-rc));
+            dmp_errf(err, errlen, rc, "cannot pause domain %u: %s", domid, strerror(-rc));
             goto fail;
         }
     }
@@ -265,14 +253,14 @@ int dmp_live_open(uint32_t domid, unsigned flags, struct dmp_live **out, char *e
         goto fail;
     l->fmem = xenforeignmemory_open(NULL, 0);
     if (!l->fmem) {
-        rc = lerr(err, errlen, errno ? -errno : -EIO, "cannot open foreign memory mapping: %s",
+        rc = dmp_errf(err, errlen, errno ? -errno : -EIO, "cannot open foreign memory mapping: %s",
                   strerror(errno));
         goto fail;
     }
     struct dmp_frame_mapper m = { xfm_map, xfm_unmap, l };
     rc = dmp_fcache_new(&m, FCACHE_WINDOWS, &l->fc);
     if (rc) {
-        lerr(err, errlen, rc, "out of memory");
+        dmp_errf(err, errlen, rc, "out of memory");
         goto fail;
     }
     dmp_vmem_init(&l->vm, l->fc);
@@ -281,7 +269,7 @@ int dmp_live_open(uint32_t domid, unsigned flags, struct dmp_live **out, char *e
             dmp_vmem_set_root(&l->vm, l->vcpus[i].cr3, ptw_flags_of(&l->vcpus[i]));
     l->ki = dmp_kimage_from_backend(&live_ops, l);
     if (!l->ki) {
-        rc = lerr(err, errlen, -ENOMEM, "out of memory");
+        rc = dmp_errf(err, errlen, -ENOMEM, "out of memory");
         goto fail;
     }
     *out = l;
@@ -296,7 +284,7 @@ int dmp_live_refresh_vcpus(struct dmp_live *l, char *err, size_t errlen)
     if (!l)
         return -EINVAL;
     if (!l->paused)
-        return lerr(err, errlen, -EPERM,
+        return dmp_errf(err, errlen, -EPERM,
                     "domain %u: vCPU states are only meaningful while it is paused", l->domid);
     return read_vcpus(l, l->max_vcpu_id, err, errlen);
 }
@@ -321,7 +309,7 @@ int dmp_live_set_root_for(struct dmp_live *l, uint64_t va, char *err, size_t err
             }
         }
     }
-    return lerr(err, errlen, -EFAULT, "domain %u: no vCPU's page tables map 0x%llx", l->domid,
+    return dmp_errf(err, errlen, -EFAULT, "domain %u: no vCPU's page tables map 0x%llx", l->domid,
                 (unsigned long long)va);
 }
 
@@ -410,7 +398,7 @@ int dmp_live_find_kernel(struct dmp_live *l, struct dmp_live_kernel *out, char *
         if (l->vcpus[i].online && l->vcpus[i].long_mode)
             v = &l->vcpus[i];
     if (!v)
-        return lerr(err, errlen, -ENODEV,
+        return dmp_errf(err, errlen, -ENODEV,
                     "domain %u: no vCPU is in 64-bit mode with paging on (the guest kernel is "
                     "not running yet, or this is not an x86-64 kernel)", l->domid);
     k.cr3_vcpu = v->id;
@@ -443,14 +431,14 @@ int dmp_live_find_kernel(struct dmp_live *l, struct dmp_live_kernel *out, char *
     }
     k.secs_scan = now() - t0;
     if (!ok)
-        return lerr(err, errlen, -ENOENT, "domain %u: cannot find the kernel image: %s", l->domid,
+        return dmp_errf(err, errlen, -ENOENT, "domain %u: cannot find the kernel image: %s", l->domid,
                     serr);
     dmp_vmem_set_root(&l->vm, k.cr3, k.ptw_flags);
     for (size_t i = 0; i < k.map.nruns; i++) {
         int rc = dmp_kimage_add_region(l->ki, k.map.runs[i].start, k.map.runs[i].end,
                                        k.map.runs[i].flags);
         if (rc)
-            return lerr(err, errlen, rc, "domain %u: cannot register kernel region 0x%llx-0x%llx: %s",
+            return dmp_errf(err, errlen, rc, "domain %u: cannot register kernel region 0x%llx-0x%llx: %s",
                         l->domid, (unsigned long long)k.map.runs[i].start,
                         (unsigned long long)k.map.runs[i].end, strerror(-rc));
     }
@@ -460,7 +448,7 @@ int dmp_live_find_kernel(struct dmp_live *l, struct dmp_live_kernel *out, char *
     int rc = dmp_ksyms_recover(l->ki, &l->ks, kerr, sizeof(kerr));
     k.secs_ksyms = now() - t0;
     if (rc)
-        return lerr(err, errlen, rc,
+        return dmp_errf(err, errlen, rc,
                     "domain %u: no kallsyms tables found in guest kernel memory (scanned "
                     "0x%llx-0x%llx, %zu MiB mapped in %zu regions): %s", l->domid,
                     (unsigned long long)k.map.start, (unsigned long long)k.map.end,
@@ -470,14 +458,14 @@ int dmp_live_find_kernel(struct dmp_live *l, struct dmp_live_kernel *out, char *
     if (!s)
         s = dmp_ksyms_by_name(l->ks, "startup_64");
     if (!s)
-        return lerr(err, errlen, -ENOENT,
+        return dmp_errf(err, errlen, -ENOENT,
                     "domain %u: kallsyms has neither _text nor startup_64: not an x86-64 Linux "
                     "kernel this tool understands", l->domid);
     k.kernel_start = s->addr;
     k.link_base = DMP_KERNEL_LINK_BASE;
     k.slide = (int64_t)(k.kernel_start - k.link_base);
     if (dmp_kimage_text(l->ki, &k.text_start, &k.text_end, NULL) != 0)
-        return lerr(err, errlen, -ENOENT, "domain %u: kallsyms gave no kernel text bounds", l->domid);
+        return dmp_errf(err, errlen, -ENOENT, "domain %u: kallsyms gave no kernel text bounds", l->domid);
     if (k.lstar) {
         const struct dmp_ksym *e = dmp_ksyms_by_name(l->ks, "entry_SYSCALL_64");
         k.lstar_checked = e != NULL;

@@ -9,19 +9,7 @@
 
 #include "dmp/journal.h"
 #include "dmp/livepatch.h"
-
-static int lperr(char *err, size_t errlen, int rc, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-static int lperr(char *err, size_t errlen, int rc, const char *fmt, ...)
-{
-    if (err && errlen) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err, errlen, fmt, ap);
-        va_end(ap);
-    }
-    return rc;
-}
+#include "dmp/util.h"
 
 /* ---- stub area ---- */
 
@@ -57,7 +45,7 @@ int dmp_lp_find_area(const struct dmp_codeview *cv, uint64_t *base, size_t *size
                      size_t errlen)
 {
     if (!cv || !cv->text || cv->text_end <= cv->text_start)
-        return lperr(err, errlen, -EINVAL, "no kernel text to place the stub area in");
+        return dmp_errf(err, errlen, -EINVAL, "no kernel text to place the stub area in");
     const uint8_t *t = cv->text;
     uint64_t n = cv->text_end - cv->text_start;
     uint64_t best_lo = 0, best_len = 0, longest_run = 0;
@@ -76,7 +64,7 @@ int dmp_lp_find_area(const struct dmp_codeview *cv, uint64_t *base, size_t *size
         i = j;
     }
     if (best_len < DMP_LP_MIN_AREA)
-        return lperr(err, errlen, -ENOSPC,
+        return dmp_errf(err, errlen, -ENOSPC,
                      "no run of int3 padding in the kernel text is long enough for the stub "
                      "area (need %u KiB + %u KiB guards, longest run %" PRIu64 " bytes)",
                      DMP_LP_MIN_AREA / 1024, 2 * DMP_LP_GUARD / 1024, longest_run);
@@ -94,12 +82,12 @@ int dmp_lp_select_mmu_sites(const struct dmp_codeview *cv, const struct dmp_site
     *vas = NULL;
     *n = 0;
     if (dmp_cv_by_name(cv, "native_set_pte", &f) != 0)
-        return lperr(err, errlen, -ENOENT,
+        return dmp_errf(err, errlen, -ENOENT,
                      "kernel not recognised: no native_set_pte symbol (not an x86-64 Linux "
                      "kernel with the paravirt MMU helpers this tool patches)");
     uint64_t *v = calloc(sites->n ? sites->n : 1, sizeof(*v));
     if (!v)
-        return lperr(err, errlen, -ENOMEM, "out of memory");
+        return dmp_errf(err, errlen, -ENOMEM, "out of memory");
     size_t k = 0;
     for (size_t i = 0; i < sites->n; i++)
         if (sites->v[i].kind == DMP_SITE_CALL_DIRECT && sites->v[i].callee[0])
@@ -114,7 +102,7 @@ int dmp_lp_parse_hot(const char *text, uint64_t **vas, size_t *n, char *err, siz
     size_t cap = 16, k = 0;
     uint64_t *v = malloc(cap * sizeof(*v));
     if (!v)
-        return lperr(err, errlen, -ENOMEM, "out of memory");
+        return dmp_errf(err, errlen, -ENOMEM, "out of memory");
     unsigned lineno = 0;
     for (const char *p = text; p && *p;) {
         const char *eol = strchr(p, '\n');
@@ -123,7 +111,7 @@ int dmp_lp_parse_hot(const char *text, uint64_t **vas, size_t *n, char *err, siz
         lineno++;
         if (len >= sizeof(line)) {
             free(v);
-            return lperr(err, errlen, -EINVAL, "hot file line %u is too long", lineno);
+            return dmp_errf(err, errlen, -EINVAL, "hot file line %u is too long", lineno);
         }
         memcpy(line, p, len);
         line[len] = 0;
@@ -139,14 +127,14 @@ int dmp_lp_parse_hot(const char *text, uint64_t **vas, size_t *n, char *err, siz
         unsigned long long a = strtoull(tok, &end, 0);
         if (errno || *end || a == 0) {
             free(v);
-            return lperr(err, errlen, -EINVAL, "hot file line %u: '%s' is not an address",
+            return dmp_errf(err, errlen, -EINVAL, "hot file line %u: '%s' is not an address",
                          lineno, tok);
         }
         if (k == cap) {
             uint64_t *nv = realloc(v, 2 * cap * sizeof(*v));
             if (!nv) {
                 free(v);
-                return lperr(err, errlen, -ENOMEM, "out of memory");
+                return dmp_errf(err, errlen, -ENOMEM, "out of memory");
             }
             v = nv;
             cap *= 2;
@@ -339,10 +327,10 @@ int dmp_lp_journal_parse(const char *text, struct dmp_lp_journal *j, char *err, 
 {
     memset(j, 0, sizeof(*j));
     if (!text || strncmp(text, "dmplive1\n", 9) != 0)
-        return lperr(err, errlen, -EINVAL, "not a live-patch journal (no 'dmplive1' header)");
+        return dmp_errf(err, errlen, -EINVAL, "not a live-patch journal (no 'dmplive1' header)");
     char *copy = strdup(text);
     if (!copy)
-        return lperr(err, errlen, -ENOMEM, "out of memory");
+        return dmp_errf(err, errlen, -ENOMEM, "out of memory");
     size_t cap = 0;
     bool ended = false, have_stub = false, have_old = false, have_new = false;
     int rc = 0;
@@ -351,7 +339,7 @@ int dmp_lp_journal_parse(const char *text, struct dmp_lp_journal *j, char *err, 
     for (char *line = strtok_r(copy, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
         lineno++;
         if (ended) {
-            rc = lperr(err, errlen, -EINVAL, "journal line %u: data after 'end'", lineno);
+            rc = dmp_errf(err, errlen, -EINVAL, "journal line %u: data after 'end'", lineno);
             break;
         }
         char *sp = strchr(line, ' ');
@@ -388,7 +376,7 @@ int dmp_lp_journal_parse(const char *text, struct dmp_lp_journal *j, char *err, 
             bool old = line[5] == 'o';
             uint8_t **dst = old ? &j->stub_old : &j->stub_new;
             if (*dst || !(*dst = malloc(j->stub_len)) || unhex(val, *dst, j->stub_len) != 0) {
-                rc = lperr(err, errlen, -EINVAL, "journal line %u: bad %s bytes", lineno, line);
+                rc = dmp_errf(err, errlen, -EINVAL, "journal line %u: bad %s bytes", lineno, line);
                 break;
             }
             *(old ? &have_old : &have_new) = true;
@@ -397,34 +385,34 @@ int dmp_lp_journal_parse(const char *text, struct dmp_lp_journal *j, char *err, 
                 size_t ncap = cap ? 2 * cap : 64;
                 struct dmp_plan *np = realloc(j->plans, ncap * sizeof(*np));
                 if (!np) {
-                    rc = lperr(err, errlen, -ENOMEM, "out of memory");
+                    rc = dmp_errf(err, errlen, -ENOMEM, "out of memory");
                     break;
                 }
                 j->plans = np;
                 cap = ncap;
             }
             if (dmp_plan_parse(val, &j->plans[j->nplans]) != 0) {
-                rc = lperr(err, errlen, -EINVAL, "journal line %u: bad plan record", lineno);
+                rc = dmp_errf(err, errlen, -EINVAL, "journal line %u: bad plan record", lineno);
                 break;
             }
             j->nplans++;
         } else if (strcmp(line, "end") == 0 && sscanf(val, "%llu", &a) == 1) {
             if (a != j->nplans) {
-                rc = lperr(err, errlen, -EINVAL, "journal says %llu plans but holds %zu", a,
+                rc = dmp_errf(err, errlen, -EINVAL, "journal says %llu plans but holds %zu", a,
                            j->nplans);
                 break;
             }
             ended = true;
         } else {
-            rc = lperr(err, errlen, -EINVAL, "journal line %u: unexpected '%s'", lineno, line);
+            rc = dmp_errf(err, errlen, -EINVAL, "journal line %u: unexpected '%s'", lineno, line);
             break;
         }
     }
     free(copy);
     if (rc == 0 && !ended)
-        rc = lperr(err, errlen, -EINVAL, "journal is truncated (no 'end' line)");
+        rc = dmp_errf(err, errlen, -EINVAL, "journal is truncated (no 'end' line)");
     if (rc == 0 && (!have_stub || !have_old || !have_new || !j->mode[0]))
-        rc = lperr(err, errlen, -EINVAL, "journal lacks the stub area record");
+        rc = dmp_errf(err, errlen, -EINVAL, "journal lacks the stub area record");
     if (rc)
         dmp_lp_journal_free(j);
     return rc;

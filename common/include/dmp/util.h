@@ -2,6 +2,7 @@
 #ifndef DMP_UTIL_H
 #define DMP_UTIL_H
 
+#include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -22,6 +23,13 @@ int dmp_write_file_atomic(const char *path, const void *data, size_t len);
 
 /* Read a whole file into a malloc'd buffer (NUL-terminated for convenience). */
 int dmp_read_file(const char *path, uint8_t **data, size_t *len);
+
+/* Format a message into a caller's (err, errlen) buffer (either may be NULL/0) and return rc:
+ * lets error paths read "return dmp_errf(err, errlen, -EINVAL, "bad %s", x);". */
+int dmp_errf(char *err, size_t errlen, int rc, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+int dmp_verrf(char *err, size_t errlen, int rc, const char *fmt, va_list ap)
+    __attribute__((format(printf, 4, 0)));
 
 /* Create a directory and its parents (mode 0755 for new ones). */
 int dmp_mkdir_p(const char *path);
