@@ -46,7 +46,7 @@ lab_once() {
     fi
 }
 
-# A lab test gets one retry, reported loudly: QEMU's emulation on a heavily loaded host has
+# A lab test gets one retry, reported loudly: QEMU's emulation on a busy host has
 # shown rare memory corruption that is not ours (dom0's xl failing to decompress a kernel
 # image, with the unpatched hypervisor too; see docs/LAB.md). A test that fails twice fails.
 lab_test() {
