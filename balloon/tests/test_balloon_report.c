@@ -1,108 +1,17 @@
 /* Decision log lines and metrics: JSON that a strict parser accepts, Prometheus lines that
  * follow the exposition grammar. */
 #include "dmp/balloon_report.h"
+#include "dmp/json.h"
 #include "dmp/test.h"
 
-#include <ctype.h>
 #include <regex.h>
 #include <stdlib.h>
 #include <string.h>
 
-/* Minimal strict JSON checker (RFC 8259 grammar, no extensions). */
-static const char *ws(const char *p) { while (*p == ' ' || *p == '\n' || *p == '\t' || *p == '\r') p++; return p; }
-static const char *value(const char *p, int depth);
-static const char *string(const char *p)
-{
-    if (*p++ != '"')
-        return NULL;
-    while (*p && *p != '"') {
-        if ((unsigned char)*p < 0x20)
-            return NULL;
-        if (*p == '\\') {
-            p++;
-            if (*p == 'u') {
-                for (int i = 1; i <= 4; i++)
-                    if (!isxdigit((unsigned char)p[i]))
-                        return NULL;
-                p += 4;
-            } else if (!strchr("\"\\/bfnrt", *p)) {
-                return NULL;
-            }
-        }
-        p++;
-    }
-    return *p == '"' ? p + 1 : NULL;
-}
-static const char *number(const char *p)
-{
-    if (*p == '-')
-        p++;
-    if (!isdigit((unsigned char)*p))
-        return NULL;
-    if (*p == '0' && isdigit((unsigned char)p[1]))
-        return NULL;
-    while (isdigit((unsigned char)*p))
-        p++;
-    if (*p == '.') {
-        p++;
-        if (!isdigit((unsigned char)*p))
-            return NULL;
-        while (isdigit((unsigned char)*p))
-            p++;
-    }
-    if (*p == 'e' || *p == 'E') {
-        p++;
-        if (*p == '+' || *p == '-')
-            p++;
-        if (!isdigit((unsigned char)*p))
-            return NULL;
-        while (isdigit((unsigned char)*p))
-            p++;
-    }
-    return p;
-}
-static const char *value(const char *p, int depth)
-{
-    if (depth > 64)
-        return NULL;
-    p = ws(p);
-    if (*p == '{' || *p == '[') {
-        char close = *p == '{' ? '}' : ']';
-        bool obj = *p == '{';
-        p = ws(p + 1);
-        if (*p == close)
-            return p + 1;
-        for (;;) {
-            if (obj) {
-                p = string(ws(p));
-                if (!p)
-                    return NULL;
-                p = ws(p);
-                if (*p++ != ':')
-                    return NULL;
-            }
-            p = value(p, depth + 1);
-            if (!p)
-                return NULL;
-            p = ws(p);
-            if (*p == ',') {
-                p++;
-                continue;
-            }
-            return *p == close ? p + 1 : NULL;
-        }
-    }
-    if (*p == '"')
-        return string(p);
-    if (!strncmp(p, "true", 4)) return p + 4;
-    if (!strncmp(p, "false", 5)) return p + 5;
-    if (!strncmp(p, "null", 4)) return p + 4;
-    return number(p);
-}
+/* The project's strict JSON recogniser (RFC 8259 grammar, no extensions). */
 static bool valid_json(const char *s)
 {
-    const char *p = value(s, 0);
-    return p && *ws(p) == '\0';
+    return dmp_json_validate(s, strlen(s)) == 0;
 }
 
 static void decisions(struct dmp_decision d[2], struct dmp_policy_summary *s)
