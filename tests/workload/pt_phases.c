@@ -26,6 +26,9 @@ static const struct {
     [PT_MPROTECT]  = { "mprotect",  "mprotect call",                20000 },
     [PT_PAGEFAULT] = { "pagefault", "first touch of one page",      10 },
     [PT_FORK]      = { "fork",      "fork+cow-writes+exit+waitpid", 100 },
+    /* The larger, application-like workload: a shell pipeline of six programs, as in a
+     * build or a log-processing job (process creation, pipes, heap growth, file mappings). */
+    [PT_PIPELINE]  = { "pipeline",  "sh -c 'seq|sort|gzip|gunzip|sort|awk'", 10 },
 };
 
 const char *pt_phase_name(int p) { return (p >= 0 && p < PT_NPHASES) ? phases[p].name : "?"; }
@@ -50,6 +53,7 @@ void pt_config_defaults(struct pt_config *cfg)
     cfg->pf_pages = 4096;
     cfg->fork_pages = 256;
     cfg->cow_pages = 64;
+    cfg->pipeline_lines = 3000;
     cfg->self_path = NULL;
     cfg->inject = -1;
 }
@@ -386,6 +390,38 @@ static void run_fork(const struct pt_config *cfg, struct pt_result *r)
         fail(r, "munmap: %s", strerror(errno));
 }
 
+/* ---- pipeline: sh -c 'seq | sort -rn | gzip | gunzip | sort -n | awk' ---- */
+static void run_pipeline(const struct pt_config *cfg, struct pt_result *r)
+{
+    uint64_t n = cfg->iters[PT_PIPELINE], lines = cfg->pipeline_lines;
+    char cmd[256], want[96], got[96];
+    snprintf(cmd, sizeof cmd,
+             "seq 1 %" PRIu64 " | sort -rn | gzip -c | gunzip -c | sort -n | "
+             "awk 'NR == 1 { a = $1 } { s += $1 } END { print a, $1, NR, s }'", lines);
+    /* First, last, count and sum of 1..lines: a lost, reordered or corrupted line shows. */
+    snprintf(want, sizeof want, "1 %" PRIu64 " %" PRIu64 " %" PRIu64 "\n", lines, lines,
+             lines * (lines + 1) / 2);
+    for (uint64_t i = 0; i < n && r->ok; i++) {
+        FILE *f = popen(cmd, "r");
+        if (!f) {
+            fail(r, "iteration %" PRIu64 ": popen: %s", i, strerror(errno));
+            return;
+        }
+        size_t len = fread(got, 1, sizeof got - 1, f);
+        got[len] = '\0';
+        int st = pclose(f);
+        if (cfg->inject == PT_PIPELINE && i == n / 2)
+            got[0] ^= 1;        /* injected fault: a corrupted answer */
+        if (st != 0 || strcmp(got, want) != 0) {
+            char d[64];
+            fail(r, "iteration %" PRIu64 ": pipeline printed '%.40s' (want '%.40s'), %s", i, got,
+                 want, st == -1 ? strerror(errno) : describe_status(st, d, sizeof d));
+        }
+        r->iters++;
+        r->ops++;
+    }
+}
+
 void pt_run_phase(int phase, const struct pt_config *cfg, struct pt_result *r)
 {
     memset(r, 0, sizeof *r);
@@ -402,6 +438,7 @@ void pt_run_phase(int phase, const struct pt_config *cfg, struct pt_result *r)
     case PT_MPROTECT:  run_mprotect(cfg, r); break;
     case PT_PAGEFAULT: run_pagefault(cfg, r); break;
     case PT_FORK:      run_fork(cfg, r); break;
+    case PT_PIPELINE:  run_pipeline(cfg, r); break;
     default:           fail(r, "unknown phase %d", phase); return;
     }
     r->ns_total = wl_now_ns() - t0;

@@ -18,6 +18,7 @@ enum pt_phase {
     PT_MPROTECT,
     PT_PAGEFAULT,
     PT_FORK,
+    PT_PIPELINE,
     PT_NPHASES
 };
 
@@ -28,6 +29,7 @@ struct pt_config {
     uint64_t pf_pages;          /* pages first-touched per pagefault iteration */
     uint64_t fork_pages;        /* parent buffer mapped across each fork */
     uint64_t cow_pages;         /* pages of it the child writes (COW breaks) */
+    uint64_t pipeline_lines;    /* numbers each pipeline sorts and compresses */
     const char *self_path;      /* executable re-executed by forkexec */
     int inject;                 /* phase whose check is deliberately broken, or -1 */
 };

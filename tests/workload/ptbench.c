@@ -33,7 +33,7 @@ static void usage(FILE *f)
 "usage: ptbench [options]\n"
 "Page-table-heavy micro-benchmarks that verify their own results.\n"
 "\n"
-"  --phases LIST       comma-separated subset of: forkexec,mmap,mprotect,pagefault,fork\n"
+"  --phases LIST       comma-separated subset of: forkexec,mmap,mprotect,pagefault,fork,pipeline\n"
 "                      (default: all, in that order)\n"
 "  --iters N           iterations for every selected phase, or per phase:\n"
 "                      --iters forkexec=10,mmap=50 (others keep their default)\n"

@@ -46,6 +46,8 @@ struct agent {
     const char *name, *config, *out;
     int timeout;
     bool counters;
+    const char *first_phase_cmd;   /* run before the first phase is released (--before-first-phase) */
+    bool first_phase_done;
     int domid;
     xc_interface *xch;
     struct phase phases[MAX_PHASES];
@@ -188,6 +190,18 @@ static int handle_line(struct agent *a, int tty, const char *line)
     remember(a, line);
     if ((p = payload(line, "@@DMP-SYNC "))) {
         bool begin = strstr(p, "\"edge\":\"begin\"") != NULL;
+        /* Before the counters are snapshotted, so what the command costs (e.g. patching the
+         * guest's kernel while it waits for "go") is not counted in any phase. */
+        if (begin && a->first_phase_cmd && !a->first_phase_done) {
+            char *sh[] = { "sh", "-c", (char *)a->first_phase_cmd, NULL };
+            a->first_phase_done = true;
+            int rc = run_cmd(sh, 600, NULL, 0);
+            if (rc != 0) {
+                set_error(a, "--before-first-phase command failed (status %d): %s", rc,
+                          a->first_phase_cmd);
+                return 1;
+            }
+        }
         if (a->counters) {
             if (begin) {
                 dmp_perfc_free(&a->pending);
@@ -357,7 +371,10 @@ static void usage(FILE *f)
 {
     fprintf(f,
             "usage: lab-guest --name NAME --config XL_CONFIG --out RESULT.json [--timeout SECS] [--counters]\n"
+            "                 [--before-first-phase SHELL_COMMAND]\n"
             "Create the guest, follow its workload protocol on the console, write results as JSON.\n"
+            "--before-first-phase runs the command (sh -c, at most 600 s) while the guest waits at\n"
+            "its first phase, before the counters are read; its failure fails the run.\n"
             "Exit: 0 ok, 1 workload or guest failure, 2 usage, 3 timeout.\n");
 }
 
@@ -367,10 +384,11 @@ int main(int argc, char **argv)
     static const struct option opts[] = {
         { "name", required_argument, NULL, 'n' }, { "config", required_argument, NULL, 'c' },
         { "out", required_argument, NULL, 'o' }, { "timeout", required_argument, NULL, 't' },
-        { "counters", no_argument, NULL, 'k' }, { "help", no_argument, NULL, 'h' }, { 0 } };
+        { "counters", no_argument, NULL, 'k' }, { "help", no_argument, NULL, 'h' },
+        { "before-first-phase", required_argument, NULL, 'b' }, { 0 } };
     int c;
     uint64_t v;
-    while ((c = getopt_long(argc, argv, "n:c:o:t:kh", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "n:c:o:t:khb:", opts, NULL)) != -1) {
         switch (c) {
         case 'n': a.name = optarg; break;
         case 'c': a.config = optarg; break;
@@ -383,6 +401,7 @@ int main(int argc, char **argv)
             a.timeout = (int)v;
             break;
         case 'k': a.counters = true; break;
+        case 'b': a.first_phase_cmd = optarg; break;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;
         }
