@@ -425,6 +425,7 @@ int dmp_balloon_config_parse(struct dmp_balloon_config *c, const char *text, siz
     char line[1024];
     struct dmp_balloon_domain_cfg *dom = NULL;
     bool in_section = false;
+    bool other_service = false;     /* in [dmp]: dmpd's automatic DMP service parses it */
     size_t pos = 0;
     uint32_t lineno = 0;
     while (pos < len) {
@@ -457,7 +458,10 @@ int dmp_balloon_config_parse(struct dmp_balloon_config *c, const char *text, siz
             }
             *close = '\0';
             char *name = trim(s + 1);
-            if (strcmp(name, "global") == 0) {
+            other_service = strcmp(name, "dmp") == 0;
+            if (other_service) {
+                continue;
+            } else if (strcmp(name, "global") == 0) {
                 dom = NULL;
                 snprintf(sect, sizeof(sect), "[global]");
             } else if (strncmp(name, "domain", 6) == 0 && isspace((unsigned char)name[6])) {
@@ -487,6 +491,8 @@ int dmp_balloon_config_parse(struct dmp_balloon_config *c, const char *text, siz
             in_section = true;
             continue;
         }
+        if (other_service)
+            continue;
         char *eq = strchr(s, '=');
         if (!eq) {
             fail(err, errlen, where, "expected 'key = value', got '%s'", s);

@@ -18,6 +18,8 @@ static const struct dmp_subcmd dmp_subcmds[] = {
     { "status", "<dom> [--json]", "is the guest live-patched: sites, mode, stub area, journal",
       dmp_cmd_status },
     { "unpatch", "<dom>", "restore the original kernel bytes from the journal", dmp_cmd_unpatch },
+    { "auto", "status [--json]", "automatic DMP in dmpd: each domain's profile/patch state",
+      dmp_cmd_auto },
 };
 
 static void usage(FILE *f)

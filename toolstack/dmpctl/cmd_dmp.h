@@ -15,5 +15,6 @@ int dmp_cmd_profile(int argc, char **argv);
 int dmp_cmd_patch(int argc, char **argv);
 int dmp_cmd_status(int argc, char **argv);
 int dmp_cmd_unpatch(int argc, char **argv);
+int dmp_cmd_auto(int argc, char **argv);
 
 #endif

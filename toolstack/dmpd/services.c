@@ -5,9 +5,11 @@
 
 extern const struct dmpd_service dmpd_service_balloon;
 extern const struct dmpd_service dmpd_service_segment;
+extern const struct dmpd_service dmpd_service_dmp;
 
 const struct dmpd_service *const dmpd_services[] = {
     &dmpd_service_balloon,
     &dmpd_service_segment,
+    &dmpd_service_dmp,
     NULL,
 };
