@@ -60,6 +60,21 @@ lab_test() {
     lab_once "$@"
 }
 
+# Persistent segments across a reboot of the whole lab: two boots sharing a state directory
+# on the host share (the first writes, the second checks); retried once like lab_test.
+seg_reboot_once() {
+    local p
+    for p in write check; do
+        tests/lab/run.sh --scenario seg-reboot --timeout 600 --run-id "lab-seg-reboot-$p" \
+            --set SEG_PHASE=$p --set SEG_STATE_DIR=/lab/state/seg-reboot || return 1
+    done
+}
+seg_reboot_test() {
+    seg_reboot_once && return 0
+    echo "RETRY: lab-seg-reboot failed on its first attempt"
+    seg_reboot_once
+}
+
 run_test build make -j"$jobs" all
 run_test unit make -j"$jobs" unit
 run_test unit-sanitizers make -j"$jobs" SAN=1 unit
@@ -72,6 +87,7 @@ if [ $failed = 0 ] || [ -f "$BUILD/lab/dom0.cpio.gz" ]; then
         # shellcheck disable=SC2086
         run_test "$name" lab_test "$name" "$scenario" "$timeout" $rest
     done < tests/lab-tests.txt
+    run_test lab-seg-reboot seg_reboot_test
     run_test lab-hang-guest expect_status 3 'did not finish within;last console lines of hang' \
         tests/lab/run.sh --scenario hang-guest --timeout 300 --run-id lab-hang-guest
     run_test lab-hang-dom0 expect_status 124 'timed out after;tail of.*serial.log;hang-dom0: sleeping forever' \

@@ -60,7 +60,9 @@ for kv in ${env[@]+"${env[@]}"}; do echo "export $kv"; done > "$out/scenario.env
 # error_entry (exception stack overflow): an open lead, see docs/LAB.md.
 tcg_thread=${LAB_TCG_THREAD:-multi}
 [[ $tcg_thread =~ ^(single|multi)$ ]] || die "LAB_TCG_THREAD must be single or multi, not '$tcg_thread'"
-qemu=(qemu-system-x86_64 -machine q35 -accel "tcg,thread=$tcg_thread" -cpu EPYC-Rome,-monitor -m "$mem" -smp 2 -no-reboot
+smp=${LAB_SMP:-2}
+[[ $smp =~ ^[1-4]$ ]] || die "LAB_SMP must be 1..4 emulated CPUs, not '$smp'"
+qemu=(qemu-system-x86_64 -machine q35 -accel "tcg,thread=$tcg_thread" -cpu EPYC-Rome,-monitor -m "$mem" -smp "$smp" -no-reboot
       -kernel "$LAB/xen"
       -append "console=com1 com1=115200 dom0_mem=768M,max:768M smep=0 smap=0 loglvl=all guest_loglvl=all"
       -initrd "/boot/vmlinuz-$KREL console=hvc0 quiet dmp.scenario=$scenario dmp.run=$run,$LAB/dom0.cpio.gz"

@@ -56,7 +56,7 @@ static int call(const char *request, int timeout_ms)
     char *body = NULL, err[256];
     int code = dmpd_call(socket_path(), request, &body, timeout_ms, err, sizeof(err));
     if (code < 0)
-        return dmp_cli_error(DMP_EXIT_FAIL, CMD, "%s (is dmpd running?)", err);
+        return dmp_cli_error(DMP_EXIT_FAIL, CMD, "%s", err);
     if (body && *body)
         fputs(body, code == DMP_EXIT_OK || code == DMP_EXIT_NOTHING ? stdout : stderr);
     free(body);

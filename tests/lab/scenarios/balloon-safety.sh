@@ -72,6 +72,12 @@ done
 [ $n = 2 ] || { echo "FAIL: guests did not start"; exit 1; }
 # The guest's own balloon driver (xen-balloon, built into Debian's kernel): present, and how
 # fast it moves under TCG, driven exactly like xl mem-set.
+# The driver writes control/feature-balloon once its xenbus watch is set up: wait for it.
+t=0
+while [ $t -lt 60 ] && ! xenstore-read "/local/domain/$(xl domid ok)/control/feature-balloon" >/dev/null 2>&1; do
+    sleep 1; t=$((t + 1))
+done
+echo "control/feature-balloon after ${t}s"
 dmpctl mem-info ok | tee "$LAB_OUT/balloon-driver.txt"
 awk 'NR == 2 && $9 == "yes" { ok = 1 } END { exit !ok }' "$LAB_OUT/balloon-driver.txt" ||
     { echo "FAIL: ok does not advertise control/feature-balloon"; fail=1; }
