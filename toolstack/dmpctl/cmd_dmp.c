@@ -20,6 +20,8 @@ static const struct dmp_subcmd dmp_subcmds[] = {
     { "unpatch", "<dom>", "restore the original kernel bytes from the journal", dmp_cmd_unpatch },
     { "auto", "status [--json]", "automatic DMP in dmpd: each domain's profile/patch state",
       dmp_cmd_auto },
+    { "fastpath", "<dom> on|off|stats", "the hypervisor fast path for patched page-table stores",
+      dmp_cmd_fastpath },
 };
 
 static void usage(FILE *f)

@@ -16,5 +16,6 @@ int dmp_cmd_patch(int argc, char **argv);
 int dmp_cmd_status(int argc, char **argv);
 int dmp_cmd_unpatch(int argc, char **argv);
 int dmp_cmd_auto(int argc, char **argv);
+int dmp_cmd_fastpath(int argc, char **argv);
 
 #endif
