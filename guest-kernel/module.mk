@@ -28,6 +28,9 @@ ifneq ($(SAN),1)
 $(eval $(call kmod_rule,dmpseg,guest-modules))
 $(eval $(call kmod_rule,dmpsegback,dom0-modules))
 BINS += $(OUT)/guest-modules/dmpseg.ko $(OUT)/dom0-modules/dmpsegback.ko $(OUT)/guest/segtool
+# Lab test of the fast path hypercall (tests/lab/scenarios/dmp-fastpath.sh).
+$(eval $(call kmod_rule,dmpfast_hostile,guest-modules))
+BINS += $(OUT)/guest-modules/dmpfast_hostile.ko
 endif
 
 # dmpd's segment service talks to dmpsegback through its ioctl ABI.

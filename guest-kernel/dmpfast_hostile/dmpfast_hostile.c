@@ -1,0 +1,345 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * dmpfast_hostile: calls the DMP fast path hypercall (__HYPERVISOR_dmp_op,
+ * our Xen patch 0007) directly, with malformed and malicious input, and
+ * reports what Xen answered.  It is a lab test, not a driver: on load it
+ *
+ *   1. checks that the call is refused (-EPERM) while dom0 has not enabled
+ *      the fast path, prints "@@FP-READY" and waits (bounded) for dom0 to
+ *      enable it;
+ *   2. runs every hostile case, one "@@FP-CASE" line each with the value Xen
+ *      returned and the value expected, and checks that memory that must
+ *      not change did not change;
+ *   3. checks valid STOREs of each size really change the scratch page, and
+ *      makes a burst of valid calls;
+ *   4. prints "@@FP-WAIT-OFF" and waits (bounded) for dom0 to disable the
+ *      fast path again, then checks -EPERM once more;
+ *   5. prints "@@FP-SUMMARY cases=N failed=M" and stays loaded (init returns
+ *      0 whatever happened: the lab scenario judges the lines).
+ *
+ * Lines are printed at KERN_ERR so that they reach the console of a guest
+ * booted with "quiet".  Every wait is bounded.  Values that must not be
+ * changed (shared_info, grant table, kernel text, user page) are passed
+ * with new == old: even a Xen that wrongly accepted the call would not
+ * corrupt them, and the non-zero answer expected shows the refusal.
+ */
+#include <linux/delay.h>
+#include <linux/errno.h>
+#include <linux/io.h>
+#include <linux/kprobes.h>
+#include <linux/ktime.h>
+#include <linux/mm.h>
+#include <linux/mman.h>
+#include <linux/module.h>
+#include <linux/slab.h>
+#include <linux/uaccess.h>
+#include <linux/vmalloc.h>
+#include <asm/processor.h>
+
+#define FP_HYPERCALL 54UL         /* __HYPERVISOR_dmp_op (__HYPERVISOR_arch_6) */
+#define FP_STORE 1UL
+#define FP_CR3 2UL
+#define FP_INVLPG 3UL
+#define FP_INVPCID 4UL
+#define FP_OP(kind, size) ((unsigned long)(kind) | ((unsigned long)(size) << 8))
+
+#define FP_WAIT_MS (600 * 1000)   /* how long dom0 may take to flip the switch */
+#define FP_BURST 100000
+
+static unsigned int cases, failed;
+static bool amd;
+
+/* The guest's CPU vendor decides the instruction (SVM: vmmcall, VMX: vmcall). */
+static long fp_call(unsigned long op, unsigned long arg, unsigned long old,
+		    unsigned long new)
+{
+	register unsigned long r10 asm("r10") = new;
+	long ret;
+
+	if (amd)
+		asm volatile("vmmcall"
+			     : "=a"(ret), "+D"(op), "+S"(arg), "+d"(old), "+r"(r10)
+			     : "0"(FP_HYPERCALL)
+			     : "memory");
+	else
+		asm volatile("vmcall"
+			     : "=a"(ret), "+D"(op), "+S"(arg), "+d"(old), "+r"(r10)
+			     : "0"(FP_HYPERCALL)
+			     : "memory");
+	return ret;
+}
+
+static void report(const char *name, long got, long want, bool mem_ok)
+{
+	bool ok = got == want && mem_ok;
+
+	cases++;
+	if (!ok)
+		failed++;
+	pr_err("@@FP-CASE %s ret=%ld want=%ld mem=%s %s\n", name, got, want,
+	       mem_ok ? "ok" : "CHANGED", ok ? "ok" : "BAD");
+}
+
+/* A call on a kernel address whose 8 bytes must not change: new == old. */
+static void case_keep(const char *name, unsigned long op, void *p, long want)
+{
+	u64 before, after;
+	long r;
+
+	if (!p) {
+		pr_err("@@FP-CASE %s skipped (no address)\n", name);
+		cases++;
+		failed++;
+		return;
+	}
+	before = READ_ONCE(*(u64 *)p);
+	r = fp_call(op, (unsigned long)p, before, before);
+	after = READ_ONCE(*(u64 *)p);
+	report(name, r, want, before == after);
+}
+
+/* A call on an address that is not mapped at all: nothing to compare. */
+static void case_addr(const char *name, unsigned long op, unsigned long va,
+		      unsigned long old, unsigned long new, long want)
+{
+	report(name, fp_call(op, va, old, new), want, true);
+}
+
+/* A call on the scratch page that must not change it. */
+static void case_scratch(const char *name, unsigned long op, u8 *scratch,
+			 unsigned int off, unsigned long old, unsigned long new,
+			 long want)
+{
+	static u8 copy[PAGE_SIZE];   /* init is single-threaded; too big for the stack */
+	long r;
+
+	memcpy(copy, scratch, PAGE_SIZE);
+	r = fp_call(op, (unsigned long)scratch + off, old, new);
+	report(name, r, want, memcmp(copy, scratch, PAGE_SIZE) == 0);
+}
+
+/* kallsyms_lookup_name is not exported; a kprobe on it gives its address. */
+static unsigned long lookup(const char *sym)
+{
+	typedef unsigned long (*fn_t)(const char *);
+	static fn_t fn;
+	struct kprobe kp = { .symbol_name = "kallsyms_lookup_name" };
+
+	if (!fn) {
+		if (register_kprobe(&kp) < 0)
+			return 0;
+		fn = (fn_t)kp.addr;
+		unregister_kprobe(&kp);
+	}
+	return fn ? fn(sym) : 0;
+}
+
+/* Wait until a harmless probe call returns (or stops returning) -EPERM. */
+static bool wait_switch(u64 *probe, bool want_on)
+{
+	unsigned int ms;
+
+	for (ms = 0; ms < FP_WAIT_MS; ms += 100) {
+		u64 v = READ_ONCE(*probe);
+		long r = fp_call(FP_OP(FP_STORE, 8), (unsigned long)probe, v, v);
+
+		if (want_on ? r != -EPERM : r == -EPERM)
+			return true;
+		msleep(100);
+	}
+	return false;
+}
+
+static void valid_stores(u8 *scratch)
+{
+	static const unsigned int sizes[] = { 1, 2, 4, 8 };
+	static const u64 vals[] = { 0x5a, 0xa55a, 0xdeadbeef, 0x8000000012345067ULL };
+	unsigned int i;
+
+	for (i = 0; i < ARRAY_SIZE(sizes); i++) {
+		unsigned int off = 64 + 8 * i, sz = sizes[i];
+		u64 old = 0, now = 0;
+		char name[32];
+		long r;
+
+		memset(scratch + off, 0, 8);
+		r = fp_call(FP_OP(FP_STORE, sz), (unsigned long)scratch + off, old, vals[i]);
+		memcpy(&now, scratch + off, sz);
+		snprintf(name, sizeof(name), "valid-store-%u", sz);
+		/* mem=ok here means the store really happened, and only its bytes. */
+		report(name, r, 0, now == vals[i] && (sz == 8 || scratch[off + sz] == 0));
+	}
+}
+
+static void burst(u64 *slot)
+{
+	ktime_t t0 = ktime_get();
+	unsigned int i, bad = 0;
+	long first_bad = 0;
+	s64 ns;
+
+	WRITE_ONCE(*slot, 0);
+	for (i = 0; i < FP_BURST; i++) {
+		long r = fp_call(FP_OP(FP_STORE, 8), (unsigned long)slot, i, i + 1);
+
+		if (r && !bad++)
+			first_bad = r;
+		if (!(i & 1023))
+			cond_resched();
+	}
+	ns = ktime_to_ns(ktime_sub(ktime_get(), t0));
+	pr_err("@@FP-BURST calls=%u failed=%u first_error=%ld final=%llu ns_per_call=%lld\n",
+	       FP_BURST, bad, first_bad, (unsigned long long)READ_ONCE(*slot),
+	       ns / FP_BURST);
+	report("burst-100000", bad ? first_bad : 0, 0, READ_ONCE(*slot) == FP_BURST);
+}
+
+static void hostile_cases(u8 *scratch)
+{
+	unsigned long st8 = FP_OP(FP_STORE, 8);
+	u64 cur = READ_ONCE(*(u64 *)scratch);
+	void __iomem *apic, *above;
+	unsigned long user, sym;
+	void *vm;
+
+	/* Op encoding. */
+	case_scratch("kind-0", FP_OP(0, 8), scratch, 0, cur, cur + 1, -EOPNOTSUPP);
+	case_scratch("kind-unknown-9", FP_OP(9, 8), scratch, 0, cur, cur + 1, -EOPNOTSUPP);
+	case_scratch("kind-255", FP_OP(255, 8), scratch, 0, cur, cur + 1, -EOPNOTSUPP);
+	case_scratch("kind-cr3", FP_OP(FP_CR3, 8), scratch, 0, cur, cur + 1, -EOPNOTSUPP);
+	case_scratch("kind-invlpg", FP_OP(FP_INVLPG, 8), scratch, 0, cur, cur + 1, -EOPNOTSUPP);
+	case_scratch("kind-invpcid", FP_OP(FP_INVPCID, 8), scratch, 0, cur, cur + 1, -EOPNOTSUPP);
+	case_scratch("reserved-op-bits", st8 | (1UL << 40), scratch, 0, cur, cur + 1, -EINVAL);
+	case_scratch("reserved-op-bit63", st8 | (1UL << 63), scratch, 0, cur, cur + 1, -EINVAL);
+	case_scratch("size-0", FP_OP(FP_STORE, 0), scratch, 0, cur, cur + 1, -EINVAL);
+	case_scratch("size-3", FP_OP(FP_STORE, 3), scratch, 0, 0, 1, -EINVAL);
+	case_scratch("size-16", FP_OP(FP_STORE, 16), scratch, 0, cur, cur + 1, -EINVAL);
+	case_scratch("size-255", FP_OP(FP_STORE, 255), scratch, 0, cur, cur + 1, -EINVAL);
+	case_scratch("value-wider-than-size", FP_OP(FP_STORE, 4), scratch, 0, 0, 1UL << 32, -EINVAL);
+	case_scratch("old-wider-than-size", FP_OP(FP_STORE, 1), scratch, 0, 0x100, 1, -EINVAL);
+
+	/* Alignment and page crossing. */
+	case_scratch("misaligned-8-at-4", st8, scratch, 4, 0, 1, -EINVAL);
+	case_scratch("misaligned-2-at-1", FP_OP(FP_STORE, 2), scratch, 1, 0, 1, -EINVAL);
+	case_scratch("page-crossing-8-at-4092", st8, scratch, PAGE_SIZE - 4, 0, 1, -EINVAL);
+
+	/* Old value mismatch: nothing written. */
+	case_scratch("old-mismatch", st8, scratch, 0, cur + 1, cur + 2, -EAGAIN);
+
+	/* Addresses that translate to nothing. */
+	case_addr("null", st8, 0, 0, 1, -EFAULT);
+	case_addr("non-canonical-8000..", st8, 0x8000000000000000UL, 0, 1, -EFAULT);
+	case_addr("non-canonical-0000_8000..", st8, 0x0000800000000000UL, 0, 1, -EFAULT);
+	case_addr("non-canonical-alias-of-scratch", st8,
+		  (unsigned long)scratch & ~0xffff000000000000UL, cur, cur + 1, -EFAULT);
+	case_addr("guard-hole-ffff8000..1000", st8, 0xffff800000001000UL, 0, 1, -EFAULT);
+	vm = vmalloc(PAGE_SIZE);
+	if (vm) {
+		vfree(vm);   /* PTEs are cleared at once; only the TLB flush is lazy */
+		case_addr("vmalloc-freed", st8, (unsigned long)vm, 0, 1, -EFAULT);
+	}
+
+	/* Kernel text is mapped read-only: a supervisor write does not translate. */
+	case_keep("kernel-text-readonly", st8, (void *)((unsigned long)&msleep & ~7UL), -EFAULT);
+
+	/* A user page of this (insmod) process: present, writable, user. */
+	user = vm_mmap(NULL, 0, PAGE_SIZE, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, 0);
+	if (!IS_ERR_VALUE(user)) {
+		u64 before = 0x1122334455667788ULL, after = 0;
+		long r;
+		bool mem_ok;
+
+		if (put_user(before, (u64 __user *)user))
+			pr_err("@@FP-NOTE cannot write the user page\n");
+		r = fp_call(st8, user, before, before + 1);
+		mem_ok = !get_user(after, (u64 __user *)user) && after == before;
+		report("user-page", r, -EFAULT, mem_ok);
+		vm_munmap(user, PAGE_SIZE);
+	} else {
+		pr_err("@@FP-CASE user-page skipped (vm_mmap %ld)\n", (long)user);
+		cases++;
+		failed++;
+	}
+
+	/* MMIO: the local APIC page (emulated, not RAM). */
+	apic = ioremap(0xfee00000UL, PAGE_SIZE);
+	if (apic) {
+		case_addr("mmio-local-apic", st8, (unsigned long)apic + 0x80, 0, 0, -EPERM);
+		iounmap(apic);
+	}
+	/* A gfn far above the guest's RAM (64 GiB): nothing there. */
+	above = ioremap(64UL << 30, PAGE_SIZE);
+	if (above) {
+		case_addr("above-ram-64g", st8, (unsigned long)above, 0, 1, -EPERM);
+		iounmap(above);
+	}
+
+	/* Frames that belong to Xen but are mapped in the guest's physmap. */
+	sym = lookup("HYPERVISOR_shared_info");
+	case_keep("xen-shared-info", st8, sym ? *(void **)sym : NULL, -EPERM);
+	sym = lookup("xen_auto_xlat_grant_frames");
+	if (sym) {
+		/* struct grant_frames { xen_pfn_t *pfn; unsigned int count; void *vaddr; } */
+		struct { unsigned long *pfn; unsigned int count; void *vaddr; } *gf = (void *)sym;
+
+		case_keep("xen-grant-table-frame", st8, gf->count ? gf->vaddr : NULL, -EPERM);
+	} else {
+		case_keep("xen-grant-table-frame", st8, NULL, -EPERM);
+	}
+}
+
+static int __init dmpfast_hostile_init(void)
+{
+	u8 *scratch = (u8 *)get_zeroed_page(GFP_KERNEL);
+	u64 *probe;
+
+	if (!scratch) {
+		pr_err("@@FP-SUMMARY cases=0 failed=1 (no scratch page)\n");
+		return 0;
+	}
+	probe = (u64 *)(scratch + 2048);
+	amd = boot_cpu_data.x86_vendor == X86_VENDOR_AMD ||
+	      boot_cpu_data.x86_vendor == X86_VENDOR_HYGON;
+	pr_err("@@FP-START vendor=%s insn=%s scratch=%px\n", amd ? "amd" : "intel",
+	       amd ? "vmmcall" : "vmcall", scratch);
+
+	case_scratch("disabled", FP_OP(FP_STORE, 8), scratch, 0, 0, 1, -EPERM);
+
+	pr_err("@@FP-READY\n");
+	if (!wait_switch(probe, true)) {
+		pr_err("@@FP-CASE enable-wait ret=-1 want=0 mem=ok BAD (never enabled)\n");
+		cases++;
+		failed++;
+		goto out;
+	}
+	pr_err("@@FP-ENABLED\n");
+
+	*(u64 *)scratch = 0x1000000000000067ULL;
+	hostile_cases(scratch);
+	valid_stores(scratch);
+	burst((u64 *)(scratch + 1024));
+
+	pr_err("@@FP-WAIT-OFF\n");
+	if (!wait_switch(probe, false)) {
+		pr_err("@@FP-CASE disable-wait ret=-1 want=0 mem=ok BAD (never disabled)\n");
+		cases++;
+		failed++;
+		goto out;
+	}
+	case_scratch("disabled-again", FP_OP(FP_STORE, 8), scratch, 0,
+		     *(u64 *)scratch, *(u64 *)scratch + 1, -EPERM);
+out:
+	pr_err("@@FP-SUMMARY cases=%u failed=%u\n", cases, failed);
+	free_page((unsigned long)scratch);
+	return 0;
+}
+
+static void __exit dmpfast_hostile_exit(void)
+{
+}
+
+module_init(dmpfast_hostile_init);
+module_exit(dmpfast_hostile_exit);
+MODULE_LICENSE("GPL");
+MODULE_DESCRIPTION("DMP lab: hostile calls of the Xen fast path hypercall");
