@@ -1,11 +1,14 @@
 /* dmpctl dmp patch / status / unpatch: live patching of a running guest kernel, in
- * "passthrough" mode (the stubs' hv_update does the original write; the hypervisor fast path
- * plugs into the same slot later). Safety rules and the journal: docs/DMP.md "Live patching".
+ * "passthrough" mode (the stubs' hv_update does the original write) or "fastpath" mode (the
+ * hv_update asks Xen to do the store, Xen patch 0007, and falls back to the passthrough store
+ * on any error; the mode is in the journal, unpatch turns the fast path off after restoring
+ * the text). Safety rules and the journal: docs/DMP.md "Live patching".
  *
  * Journal: written BEFORE the first guest byte changes, in two places so that a new dmpctl
  * process (a toolstack restart) can undo: xenstore /local/domain/0/dmp/<domid>/journal/
  * (dom0's own subtree: the guest can neither read nor change it; chunked because xenstored
  * limits a node's size) and the file /var/lib/dmp/dmp/<domain-uuid>.journal. */
+#include <cpuid.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -20,6 +23,7 @@
 #include "dmp/cli.h"
 #include "dmp/codeview.h"
 #include "dmp/domain.h"
+#include "dmp/fastpath.h"
 #include "dmp/journal.h"
 #include "dmp/json.h"
 #include "dmp/live.h"
@@ -356,8 +360,8 @@ static int root_for(const char *cmd, const struct dom *d, struct dmp_live *l, ui
 static void usage_patch(FILE *f)
 {
     fprintf(f,
-            "usage: dmpctl dmp patch <dom> [--sites all-mmu|hot] [--hot-file F] [--dry-run] "
-            "[--json]\n"
+            "usage: dmpctl dmp patch <dom> [--mode passthrough|fastpath] [--sites all-mmu|hot]\n"
+            "                        [--hot-file F] [--dry-run] [--json]\n"
             "  Patch the running kernel of an HVM/PVH shadow-paging guest so its MMU helper\n"
             "  calls go through DMP stubs (mode " DMP_LP_MODE ": the stubs' hv_update does the\n"
             "  original write; no exit is saved until the hypervisor fast path is plugged in).\n"
@@ -365,6 +369,11 @@ static void usage_patch(FILE *f)
             "  --sites hot      the addresses in --hot-file F (one per line, e.g. hot RIPs from\n"
             "                   'dmpctl dmp profile'); atomic RMW sites are skipped in " DMP_LP_MODE
             "\n"
+            "  --mode fastpath  hv_update asks Xen to do each page-table store with one\n"
+            "                   hypercall that also updates the shadows (Xen patch 0007; the\n"
+            "                   fast path is turned on for the domain first, and unpatch turns it\n"
+            "                   off); on any error the stub does the store itself\n"
+            "  --mode passthrough  the default: hv_update does the original write\n"
             "  --dry-run        plan only, change nothing\n"
             "Exit status: 0 patched or already patched, 1 refused/failed (guest unchanged),\n"
             "2 usage or unknown domain, 3 nothing to do (HAP guest).\n");
@@ -385,7 +394,7 @@ static void print_patch_json(const struct dom *d, const struct dmp_lp_journal *j
     dmp_json_obj_begin(&js);
     DMP_JSON_KV(&js, "domain", dmp_json_str, d->name);
     DMP_JSON_KV(&js, "domid", dmp_json_u64, d->domid);
-    DMP_JSON_KV(&js, "mode", dmp_json_str, DMP_LP_MODE);
+    DMP_JSON_KV(&js, "mode", dmp_json_str, j->mode[0] ? j->mode : DMP_LP_MODE);
     DMP_JSON_KV(&js, "dry_run", dmp_json_bool, dry);
     DMP_JSON_KV(&js, "already_patched", dmp_json_bool, already);
     DMP_JSON_KV(&js, "sites", dmp_json_u64, j->nplans);
@@ -647,9 +656,24 @@ static int apply_paused(struct dmp_live *l, struct xs_handle *xs, const struct d
                              : "rolled back, guest text as before");
 }
 
+/* The hypercall instruction for the guest: Xen 4.17 gives an HVM guest the host's CPU vendor
+ * (no cross-vendor guests), so dom0's CPUID vendor is the guest's: AMD SVM needs vmmcall,
+ * Intel VMX vmcall. */
+static int guest_hvcall(enum dmp_lp_hvcall *insn, char *vendor)
+{
+    unsigned a, b, c, d;
+    if (!__get_cpuid(0, &a, &b, &c, &d))
+        return -ENOTSUP;
+    memcpy(vendor, &b, 4);
+    memcpy(vendor + 4, &d, 4);
+    memcpy(vendor + 8, &c, 4);
+    vendor[12] = '\0';
+    return dmp_lp_hvcall_for_vendor(vendor, insn);
+}
+
 int dmp_cmd_patch(int argc, char **argv)
 {
-    bool json = false, dry = false, hot = false;
+    bool json = false, dry = false, hot = false, fastpath = false;
     const char *dom = NULL, *hot_file = NULL;
     if (dmp_cli_wants_help(argc, argv)) {
         usage_patch(stdout);
@@ -667,6 +691,15 @@ int dmp_cmd_patch(int argc, char **argv)
             else if (strcmp(argv[i], "all-mmu") != 0)
                 return dmp_cli_error(DMP_EXIT_USAGE, CMD_PATCH,
                                      "--sites takes 'all-mmu' or 'hot', not '%s'", argv[i]);
+        } else if (strcmp(argv[i], "--mode") == 0 && i + 1 < argc) {
+            i++;
+            if (strcmp(argv[i], DMP_LP_MODE_FASTPATH) == 0)
+                fastpath = true;
+            else if (strcmp(argv[i], DMP_LP_MODE_PASSTHROUGH) == 0)
+                fastpath = false;
+            else
+                return dmp_cli_error(DMP_EXIT_USAGE, CMD_PATCH,
+                                     "--mode takes 'passthrough' or 'fastpath', not '%s'", argv[i]);
         } else if (strcmp(argv[i], "--hot-file") == 0 && i + 1 < argc)
             hot_file = argv[++i];
         else if (argv[i][0] == '-' || dom) {
@@ -765,8 +798,29 @@ int dmp_cmd_patch(int argc, char **argv)
     snprintf(j.mode, sizeof(j.mode), "%s", DMP_LP_MODE);
     j.created = (uint64_t)time(NULL);
     if (code == DMP_EXIT_OK && !cached && !hot && !dry && j.nplans > 0)
-        cache_save(&d, &j);
+        cache_save(&d, &j);   /* always in passthrough layout: either mode can reuse it */
     r.t_plan = now() - t0;
+    bool fp_enabled = false;
+    enum dmp_lp_hvcall insn = DMP_LP_VMMCALL;
+    if (code == DMP_EXIT_OK && fastpath && j.nplans > 0) {
+        char vendor[13] = "", err[256];
+        int frc = guest_hvcall(&insn, vendor);
+        if (frc)
+            code = dmp_cli_error(DMP_EXIT_FAIL, CMD_PATCH, "CPU vendor '%s' unknown: cannot "
+                                 "choose vmcall or vmmcall; guest untouched", vendor);
+        else if ((frc = dmp_lp_use_fastpath(&j, insn)) != 0)
+            code = dmp_cli_error(DMP_EXIT_FAIL, CMD_PATCH, "cannot build the fast path stub: %s",
+                                 strerror(-frc));
+        else if (!dry) {
+            /* On before any stub can call it; a stub finding it off would only fall back. */
+            struct dmp_fastpath_stats st;
+            frc = dmp_fastpath_ctl(d.domid, DMP_FASTPATH_ENABLE, &st, err, sizeof(err));
+            if (frc)
+                code = dmp_cli_error(DMP_EXIT_FAIL, CMD_PATCH, "%s; guest untouched", err);
+            else
+                fp_enabled = true;
+        }
+    }
     if (code == DMP_EXIT_OK && j.nplans == 0)
         code = dmp_cli_error(DMP_EXIT_FAIL, CMD_PATCH,
                              "domain %s: none of %zu candidate sites could be planned (%zu "
@@ -790,13 +844,24 @@ int dmp_cmd_patch(int argc, char **argv)
                                      strerror(-urc));
         }
     }
+    if (code != DMP_EXIT_OK && fp_enabled) {
+        /* Nothing of ours calls it now: do not leave the switch on. */
+        struct dmp_fastpath_stats st;
+        char err[256];
+        if (dmp_fastpath_ctl(d.domid, DMP_FASTPATH_DISABLE, &st, err, sizeof(err)))
+            fprintf(stderr, "dmpctl %s: note: %s\n", CMD_PATCH, err);
+    }
     r.t_total = now() - t_start;
     if (code == DMP_EXIT_OK) {
         if (json)
             print_patch_json(&d, &j, &r, dry, false, cached);
         else {
             printf("%s domain %s (id %u): %zu sites, mode %s\n", dry ? "would patch" : "patched",
-                   d.name, d.domid, dry ? j.nplans : r.applied, DMP_LP_MODE);
+                   d.name, d.domid, dry ? j.nplans : r.applied, j.mode);
+            if (fastpath)
+                printf("  fast path: hypercall %u by %s (from the CPU vendor), fast path %s\n",
+                       DMP_FASTPATH_HYPERCALL, dmp_lp_hvcall_name(insn),
+                       dry ? "not enabled (dry run)" : "enabled");
             printf("  candidates %zu, planned %zu, refused %zu, skipped: atomic %zu, vCPU inside "
                    "%zu, bytes changed %zu\n", r.candidates, r.planned, r.refused,
                    r.skipped_atomic, r.skipped_busy, r.skipped_changed);
@@ -911,6 +976,12 @@ int dmp_cmd_status(int argc, char **argv)
         }
         dmp_live_close(l);
     }
+    /* Fast path counters when the journal says fastpath (1: not asked). */
+    struct dmp_fastpath_stats fp;
+    char fp_err[256] = "";
+    int fp_rc = 1;
+    if (code == DMP_EXIT_OK && jl > 0 && strcmp(j.mode, DMP_LP_MODE_FASTPATH) == 0)
+        fp_rc = dmp_fastpath_ctl(d.domid, DMP_FASTPATH_GET_STATS, &fp, fp_err, sizeof(fp_err));
     if (code == DMP_EXIT_OK) {
         if (json) {
             struct dmp_json js;
@@ -931,6 +1002,12 @@ int dmp_cmd_status(int argc, char **argv)
                 DMP_JSON_KV(&js, "hv_update", dmp_json_hex, j.hv_update);
                 DMP_JSON_KV(&js, "journal_source", dmp_json_str, where);
                 DMP_JSON_KV(&js, "created", dmp_json_u64, j.created);
+                if (fp_rc == 0) {
+                    dmp_json_key(&js, "fastpath");
+                    dmp_fastpath_stats_json(&js, &fp);
+                } else if (fp_rc != 1) {
+                    DMP_JSON_KV(&js, "fastpath_error", dmp_json_str, fp_err);
+                }
             }
             DMP_JSON_KV(&js, "journal_xenstore", dmp_json_str, d.xs_dir);
             DMP_JSON_KV(&js, "journal_file", dmp_json_str, d.file);
@@ -944,6 +1021,11 @@ int dmp_cmd_status(int argc, char **argv)
                    "0x%" PRIx64 "+%zu %s, hv_update 0x%" PRIx64 "\n", patched, original, other,
                    j.stub_base, j.stub_len, stub_state, j.hv_update);
             printf("  journal: xenstore %s, file %s (read from %s)\n", d.xs_dir, d.file, where);
+            if (fp_rc == 0) {
+                printf("  ");
+                dmp_fastpath_stats_text(stdout, &fp);
+            } else if (fp_rc != 1)
+                printf("  fast path: %s\n", fp_err);
         } else {
             printf("domain %s (id %u): not patched\n", d.name, d.domid);
         }
@@ -1088,6 +1170,16 @@ int dmp_cmd_unpatch(int argc, char **argv)
                 break;
         paused2 = now() - t0;
     }
+    /* Fast path: off once no stub can call it (the text is restored); counters first. */
+    struct dmp_fastpath_stats fp;
+    char fp_err[256] = "";
+    int fp_rc = 1;
+    if (rc == 0 && strcmp(j.mode, DMP_LP_MODE_FASTPATH) == 0) {
+        fp_rc = dmp_fastpath_ctl(d.domid, DMP_FASTPATH_DISABLE, &fp, fp_err, sizeof(fp_err));
+        if (fp_rc)
+            fprintf(stderr, "dmpctl %s: warning: text restored but the fast path was not turned "
+                    "off: %s\n", CMD_UNPATCH, fp_err);
+    }
     if (rc == 0) {
         journal_remove(xs, &d);
         if (json) {
@@ -1102,6 +1194,11 @@ int dmp_cmd_unpatch(int argc, char **argv)
             DMP_JSON_KV(&js, "paused_sites_secs", dmp_json_double, paused1);
             DMP_JSON_KV(&js, "paused_stubs_secs", dmp_json_double, paused2);
             DMP_JSON_KV(&js, "total_secs", dmp_json_double, now() - t_start);
+            DMP_JSON_KV(&js, "mode", dmp_json_str, j.mode);
+            if (fp_rc == 0) {
+                dmp_json_key(&js, "fastpath");
+                dmp_fastpath_stats_json(&js, &fp);
+            }
             dmp_json_obj_end(&js);
             dmp_json_finish(&js);
             fputc('\n', stdout);
@@ -1111,6 +1208,10 @@ int dmp_cmd_unpatch(int argc, char **argv)
                    restored, j.nplans - restored, j.stub_base, j.stub_len, where);
             printf("  paused %.3f s (sites) + %.3f s (stub area), vCPU waits %u, total %.3f s\n",
                    paused1, paused2, waits, now() - t_start);
+            if (fp_rc == 0) {
+                printf("  turned off: ");
+                dmp_fastpath_stats_text(stdout, &fp);
+            }
         }
     } else {
         code = dmp_cli_error(DMP_EXIT_FAIL, CMD_UNPATCH,

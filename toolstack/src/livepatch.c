@@ -9,6 +9,7 @@
 
 #include "dmp/journal.h"
 #include "dmp/livepatch.h"
+#include "dmp/stub.h"
 #include "dmp/util.h"
 
 /* ---- stub area ---- */
@@ -171,6 +172,101 @@ const uint8_t *dmp_lp_passthrough_code(size_t *len)
 {
     *len = sizeof(passthrough);
     return passthrough;
+}
+
+/* hv_update, fast path (Xen patch 0007): for STORE ask Xen with one hypercall, which stores
+ * with a compare-and-exchange and updates the shadows; on any error (fast path off, -EAGAIN
+ * after a concurrent A/D update, anything else) and for every other kind, fall through to the
+ * passthrough code placed right after it, i.e. exactly the store the original instruction did.
+ *   0  endbr64
+ *   4  movzbl %cl,%eax ; cmp $1,%eax ; jne passthrough     (kind != STORE)
+ *  12  push %rdi ; push %rsi ; push %rdx ; push %rcx       (kept for the fallback)
+ *  16  mov %rdx,%r10 ; mov %rsi,%rdx ; mov %rdi,%rsi ; mov %rcx,%rdi
+ *  28  mov $54,%eax ; vmmcall | vmcall                     (rdi op, rsi arg, rdx old, r10 new)
+ *  36  pop %rcx ; pop %rdx ; pop %rsi ; pop %rdi
+ *  40  test %rax,%rax ; jne passthrough ; ret
+ *  46  passthrough                                          (its endbr64 runs as a nop) */
+#define FP_LEN 46
+#define FP_INSN_OFF 33
+static const uint8_t fastpath_vmmcall[FP_LEN] = {
+    0xf3, 0x0f, 0x1e, 0xfa,
+    0x0f, 0xb6, 0xc1, 0x83, 0xf8, 0x01, 0x75, FP_LEN - 12,
+    0x57, 0x56, 0x52, 0x51,
+    0x49, 0x89, 0xd2, 0x48, 0x89, 0xf2, 0x48, 0x89, 0xfe, 0x48, 0x89, 0xcf,
+    0xb8, 0x36, 0x00, 0x00, 0x00, 0x0f, 0x01, 0xd9,
+    0x59, 0x5a, 0x5e, 0x5f,
+    0x48, 0x85, 0xc0, 0x75, FP_LEN - 45, 0xc3};
+_Static_assert(sizeof(fastpath_vmmcall) == FP_LEN, "fast path layout");
+
+const uint8_t *dmp_lp_fastpath_code(enum dmp_lp_hvcall insn, size_t *len)
+{
+    static uint8_t vmcall[FP_LEN];
+    if (insn == DMP_LP_VMMCALL) {
+        *len = FP_LEN;
+        return fastpath_vmmcall;
+    }
+    memcpy(vmcall, fastpath_vmmcall, FP_LEN);
+    vmcall[FP_INSN_OFF + 2] = 0xc1;   /* 0f 01 c1: vmcall (VMX) */
+    *len = FP_LEN;
+    return vmcall;
+}
+
+const char *dmp_lp_hvcall_name(enum dmp_lp_hvcall insn)
+{
+    return insn == DMP_LP_VMMCALL ? "vmmcall" : "vmcall";
+}
+
+int dmp_lp_hvcall_for_vendor(const char *vendor, enum dmp_lp_hvcall *insn)
+{
+    if (strcmp(vendor, "AuthenticAMD") == 0 || strcmp(vendor, "HygonGenuine") == 0)
+        *insn = DMP_LP_VMMCALL;
+    else if (strcmp(vendor, "GenuineIntel") == 0 || strcmp(vendor, "CentaurHauls") == 0 ||
+             strcmp(vendor, "  Shanghai  ") == 0)
+        *insn = DMP_LP_VMCALL;
+    else
+        return -ENOTSUP;
+    return 0;
+}
+
+int dmp_lp_use_fastpath(struct dmp_lp_journal *j, enum dmp_lp_hvcall insn)
+{
+    size_t pt_len, fp_len;
+    const uint8_t *pt = dmp_lp_passthrough_code(&pt_len);
+    const uint8_t *fp = dmp_lp_fastpath_code(insn, &fp_len);
+    /* Only a passthrough layout is converted: image, padding, passthrough at the end, slot at
+     * the area's start pointing at it. */
+    if (strcmp(j->mode, DMP_LP_MODE_PASSTHROUGH) != 0 || !j->stub_new || !j->stub_old ||
+        j->hv_update < j->stub_base || j->hv_update - j->stub_base + pt_len != j->stub_len ||
+        j->stub_len < DMP_STUB_HV_SLOT_OFF + 8 ||
+        memcmp(j->stub_new + (j->hv_update - j->stub_base), pt, pt_len) != 0)
+        return -EINVAL;
+    size_t pt_off = j->hv_update - j->stub_base;
+    uint64_t slot;
+    memcpy(&slot, j->stub_new + DMP_STUB_HV_SLOT_OFF, 8);
+    if (slot != j->hv_update)
+        return -EINVAL;
+    size_t len = pt_off + fp_len + pt_len;
+    uint8_t *nb = malloc(len), *ob = malloc(len);
+    if (!nb || !ob) {
+        free(nb);
+        free(ob);
+        return -ENOMEM;
+    }
+    memcpy(nb, j->stub_new, pt_off);
+    memcpy(nb + pt_off, fp, fp_len);
+    memcpy(nb + pt_off + fp_len, pt, pt_len);
+    uint64_t hv = j->stub_base + pt_off;
+    for (int i = 0; i < 8; i++)
+        nb[DMP_STUB_HV_SLOT_OFF + (size_t)i] = (uint8_t)(hv >> (8 * i));
+    memset(ob, DMP_LP_PAD, len);
+    free(j->stub_new);
+    free(j->stub_old);
+    j->stub_new = nb;
+    j->stub_old = ob;
+    j->stub_len = len;
+    j->hv_update = hv;
+    snprintf(j->mode, sizeof(j->mode), "%s", DMP_LP_MODE_FASTPATH);
+    return 0;
 }
 
 int dmp_lp_build_stub(const uint8_t *img, uint64_t base, size_t used, uint64_t slot_va,

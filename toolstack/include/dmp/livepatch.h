@@ -25,7 +25,9 @@
 #include "dmp/codeview.h"
 #include "dmp/plan.h"
 
-#define DMP_LP_MODE "passthrough"
+#define DMP_LP_MODE "passthrough"          /* the default mode */
+#define DMP_LP_MODE_PASSTHROUGH "passthrough"
+#define DMP_LP_MODE_FASTPATH "fastpath"
 #define DMP_LP_GUARD 4096u              /* padding left untouched on both sides of the area */
 #define DMP_LP_MIN_AREA (64u * 1024)    /* smallest stub area accepted */
 #define DMP_LP_MAX_AREA (256u * 1024)   /* largest used (planner budget) */
@@ -54,6 +56,22 @@ bool dmp_lp_kind_is_atomic(enum dmp_site_kind k);
 /* The passthrough hv_update (SysV: rdi = arg, rsi = old, rdx = new, rcx = op; returns rax = 0,
  * or -EINVAL for an op it does not know). Position independent. */
 const uint8_t *dmp_lp_passthrough_code(size_t *len);
+
+/* Fast path mode (Xen patch 0007, dmp/fastpath.h): the hv_update that asks Xen to do a STORE
+ * with one hypercall (rdi op, rsi arg, rdx old, r10 new) and on any error -- fast path off,
+ * old value changed, anything -- falls through to the passthrough code placed right after
+ * it, so it never does less than passthrough; other kinds go straight to passthrough.
+ * The hypercall instruction depends on the CPU vendor: vmmcall (AMD SVM) or vmcall (VMX). */
+enum dmp_lp_hvcall { DMP_LP_VMMCALL, DMP_LP_VMCALL };
+const uint8_t *dmp_lp_fastpath_code(enum dmp_lp_hvcall insn, size_t *len);
+const char *dmp_lp_hvcall_name(enum dmp_lp_hvcall insn);
+/* From a CPUID vendor string ("AuthenticAMD", "GenuineIntel", ...); -ENOTSUP if unknown. */
+int dmp_lp_hvcall_for_vendor(const char *vendor, enum dmp_lp_hvcall *insn);
+/* Turn a passthrough journal/stub image (from dmp_lp_build_stub or the plan cache) into fast
+ * path mode: fast path code at the old passthrough offset, passthrough right after it, hv slot
+ * pointing at the fast path, mode "fastpath". -EINVAL if j is not in passthrough layout. */
+struct dmp_lp_journal;
+int dmp_lp_use_fastpath(struct dmp_lp_journal *j, enum dmp_lp_hvcall insn);
 
 /* The bytes to write at the stub area: the planner's image (used bytes from base), then the
  * passthrough hv_update at the next 16-byte boundary, with the hv slot (slot_va) pointing at
