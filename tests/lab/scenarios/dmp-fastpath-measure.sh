@@ -1,0 +1,33 @@
+# Exits per fork+exec with the DMP fast path (Xen patch 0007) against the unpatched shadow
+# guest, from the lab's perf counter snapshots (tests/lab/report.py). Two guests, one at a
+# time, so that the host-wide counters of a phase belong to that guest:
+#   pvh-shadow      unpatched (what passthrough mode also gives: same exits by construction)
+#   pvh-shadow-dmp  patched live with `dmpctl dmp patch --mode fastpath` while it waits at its
+#                   first phase (the patch is not counted in any phase), then unpatched by the
+#                   agent's end of run (the guest is destroyed; stats are read before that)
+# FPM_PHASES (default forkexec) and FPM_SCALE (default 0.5) choose the ptbench work.
+# Exit 0 only if both guests passed their own checks, the patch used mode fastpath, and Xen
+# counted fast path stores during the patched guest's phases.
+set -eu
+. "$LAB_SCENARIOS/lib.sh"
+export PATH=$PATH:/usr/bin
+phases=${FPM_PHASES:-forkexec}
+scale=${FPM_SCALE:-0.5}
+rc=0
+for mode in pvh-shadow pvh-shadow-dmp; do
+    cfg=$(guest_config "$mode" pvh 0 256 "ptbench,--sync,--sync-timeout,900,--phases,$phases,--scale,$scale")
+    set -- --counters
+    [ $mode = pvh-shadow-dmp ] &&
+        set -- "$@" --before-first-phase "dmpctl dmp patch $mode --mode fastpath --json > $LAB_OUT/$mode.patch.json 2> $LAB_OUT/$mode.patch.err"
+    run_guest "$mode" "$cfg" 1200 "$@" || { echo "FAIL: $mode"; cat "$LAB_OUT/$mode.patch.err" 2>/dev/null || true; rc=1; }
+done
+cat "$LAB_OUT/pvh-shadow-dmp.patch.json" 2>/dev/null || true
+grep -q '"mode": "fastpath"' "$LAB_OUT/pvh-shadow-dmp.patch.json" 2>/dev/null && echo "ok: patched in mode fastpath" ||
+    { echo "FAIL: the patch did not report mode fastpath"; rc=1; }
+# The agent's JSON carries each phase's counter deltas; the fast path stores must be there.
+if grep -q '"dmp fastpath stores"' "$LAB_OUT/pvh-shadow-dmp.json" 2>/dev/null; then
+    echo "ok: fast path perf counters present in the patched guest's phases"
+else
+    echo "FAIL: no 'dmp fastpath stores' counter in $LAB_OUT/pvh-shadow-dmp.json"; rc=1
+fi
+exit $rc
