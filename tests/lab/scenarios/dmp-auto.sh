@@ -26,13 +26,16 @@ jget() {
     awk -v k="\"$2\":" '{ l = $0; sub(/^ +/, "", l) }
         index(l, k) == 1 { v = substr(l, length(k) + 1); gsub(/^[ "]+|[",]+$/, "", v); print v; exit }' "$1"
 }
+# xl create, retried: libxl's kernel loader has failed on a loaded lab host with "unable to XZ
+# decompress kernel" and then succeeded (docs/LAB.md, platform flakiness); xl itself has
+# crashed after building the domain: what counts is whether the domain exists.
 create() {
     local n
-    for n in 1 2 3; do
+    for n in 1 2 3 4 5; do
         xl create "$2" > "$LAB_OUT/$1.create.log" 2>&1 && return 0
         xl domid "$1" > /dev/null 2>&1 && { echo "xl create $1 failed but the domain exists"; return 0; }
         echo "xl create $1 failed (attempt $n): $(grep -m1 error "$LAB_OUT/$1.create.log")"
-        sleep 3
+        sleep 5
     done
     cat "$LAB_OUT/$1.create.log"
     return 1
@@ -103,12 +106,15 @@ start_dmpd
 dmpctl dmp auto status | tee "$LAB_OUT/auto-status0.txt"
 grep -q "mode patch, threshold $thr/s" "$LAB_OUT/auto-status0.txt" && ok "dmpd: automatic DMP on" || bad "auto status: $(cat "$LAB_OUT/auto-status0.txt")"
 
-echo "== [$(el)s] start $S (PVH shadow, ptbench forkexec forever) and $H (PVH HAP)"
-create $S "$(guest_config $S pvh 0 192 "ptbench,--rounds,0,--scale,0.2,--phases,forkexec")" ||
-    { echo "FAIL: cannot create $S"; exit 1; }
+echo "== [$(el)s] start $H (PVH HAP) and $S (PVH shadow, ptbench forkexec forever)"
+# The HAP guest first: a second guest's creation is where the kernel loader has failed.
 create $H "$(guest_config $H pvh 1 128 "ptbench,--rounds,0,--scale,0.1,--phases,forkexec")" ||
     { echo "FAIL: cannot create $H"; exit 1; }
+create $S "$(guest_config $S pvh 0 192 "ptbench,--rounds,0,--scale,0.2,--phases,forkexec")" ||
+    { echo "FAIL: cannot create $S"; exit 1; }
 t_created=$(el)
+hid=$(xl domid $H)
+sid=$(xl domid $S)
 
 # Observe first: the would-patch decision, nothing written.
 i=0
@@ -176,13 +182,13 @@ echo "profile windows of $S: $(wc -l < "$LAB_OUT/decisions-$S.jsonl"); rates: $(
 grep -q "\"event\":\"failed\"" "$LAB_OUT/dmpd.log" && echo "note: failures: $(grep '"event":"failed"' "$LAB_OUT/dmpd.log" | head -n 3)"
 
 echo "== [$(el)s] HAP guest left alone"
-if grep -q "\"event\":\"skipped\",\"msg\":\"domain $H ([0-9]*): nothing-to-do: threshold=$thr/s: uses HAP" "$LAB_OUT/dmpd.log"; then
+if grep -q "\"event\":\"skipped\",\"msg\":\"domain $H ($hid): nothing-to-do: threshold=$thr/s: uses HAP" "$LAB_OUT/dmpd.log"; then
     ok "$H: $(grep -m1 "domain $H" "$LAB_OUT/dmpd.log" | sed 's/.*"msg":"//; s/"}$//')"
 else
     bad "no 'nothing to do' for $H: $(grep "domain $H" "$LAB_OUT/dmpd.log" | head -n 3)"
 fi
-n=$(grep -c "domain $H" "$LAB_OUT/dmpd.log" || true)
-[ "$n" = 1 ] && ok "$H logged once" || bad "$H logged $n times: $(grep "domain $H" "$LAB_OUT/dmpd.log")"
+n=$(grep -c "domain $H ($hid)" "$LAB_OUT/dmpd.log" || true)
+[ "$n" = 1 ] && ok "$H ($hid) logged once" || bad "$H ($hid) logged $n times: $(grep "domain $H" "$LAB_OUT/dmpd.log")"
 grep -q "\"event\":\"started\",\"msg\":\"domain $H" "$LAB_OUT/dmpd.log" && bad "an operation was started on $H"
 dmpctl dmp status $H 2>&1 | grep -q "not patched" && ok "$H not patched" || bad "$H: $(dmpctl dmp status $H 2>&1)"
 [ "$(results $H)" -ge 1 ] && ok "$H running its workload ($(results $H) results)" || echo "note: $H has no result yet"
@@ -242,13 +248,14 @@ guest_healthy "$SLOG" && ok "$S healthy after unpatch"
 echo "== [$(el)s] destroyed domains are forgotten"
 xl destroy $S 2>/dev/null || true
 xl destroy $H 2>/dev/null || true
+forgot() { grep '"event":"forgotten"' "$LAB_OUT/dmpd.log" | grep -q -e "domain $S ($sid," && 
+           grep '"event":"forgotten"' "$LAB_OUT/dmpd.log" | grep -q -e "domain $H ($hid,"; }
 i=0
-until [ "$(grep -c '"event":"forgotten"' "$LAB_OUT/dmpd.log" || true)" -ge 2 ]; do
+until forgot; do
     i=$((i + 1)); [ $i -le 20 ] || break
     sleep 1
 done
-[ "$(grep -c '"event":"forgotten"' "$LAB_OUT/dmpd.log" || true)" -ge 2 ] && ok "both domains forgotten" ||
-    bad "forgotten: $(grep forgotten "$LAB_OUT/dmpd.log")"
+forgot && ok "both domains forgotten" || bad "forgotten: $(grep forgotten "$LAB_OUT/dmpd.log")"
 grep -q '^dom ' "$st/dmp-auto-state.txt" && bad "state still lists domains: $(cat "$st/dmp-auto-state.txt")" ||
     ok "state file lists no domain"
 kill $dpid 2>/dev/null || true; wait $dpid 2>/dev/null || true
