@@ -16,7 +16,9 @@
 #    the dump taken before the patch), and dmpd does not patch it again;
 #  - destroyed domains are forgotten (log, state file).
 # Settings: AUTO_THRESHOLD (default 50 exits/s), AUTO_WINDOW (default 3 s).
-set -eu
+# No 'set -e': dom0 programs (busybox applets, xl) have died of SIGSEGV on a loaded lab host
+# (docs/LAB.md); every step here checks its own result and says what it expected.
+set -u
 . "$LAB_SCENARIOS/lib.sh"
 
 fail=0
@@ -76,7 +78,7 @@ mode = patch
 threshold = $thr
 window = ${win}s
 sustain = 2
-recheck = 20s
+recheck = 10s
 delay = 5s
 backoff = 10s
 max-failures = 5
@@ -101,7 +103,8 @@ cleanup() {
 trap cleanup EXIT
 
 # Per-domain override, keyed by name: in place before the guest exists.
-xenstore-write /local/domain/0/dmp/auto/$S/mode observe
+xenstore-write /local/domain/0/dmp/auto/$S/mode observe ||
+    xenstore-write /local/domain/0/dmp/auto/$S/mode observe || { echo "FAIL: xenstore-write"; exit 1; }
 start_dmpd
 dmpctl dmp auto status | tee "$LAB_OUT/auto-status0.txt"
 grep -q "mode patch, threshold $thr/s" "$LAB_OUT/auto-status0.txt" && ok "dmpd: automatic DMP on" || bad "auto status: $(cat "$LAB_OUT/auto-status0.txt")"
@@ -135,7 +138,7 @@ grep -q "not patched" "$LAB_OUT/status-observe.txt" && ok "observe mode wrote no
 # the workload's first result).
 i=0
 until [ "$(results $S)" -ge 1 ]; do
-    i=$((i + 1)); [ $i -le 300 ] || { echo "FAIL: $S printed no workload result"; tail -n 20 "$SLOG"; exit 1; }
+    i=$((i + 1)); [ $i -le 400 ] || { echo "FAIL: $S printed no workload result"; tail -n 20 "$SLOG"; exit 1; }
     sleep 1
 done
 dmpctl dmp status $S --dump-text "$LAB_OUT/text.before" > /dev/null 2> "$LAB_OUT/dump0.err" ||
@@ -143,21 +146,23 @@ dmpctl dmp status $S --dump-text "$LAB_OUT/text.before" > /dev/null 2> "$LAB_OUT
 ok "[$(el)s] kernel text dumped: $(wc -c < "$LAB_OUT/text.before") bytes"
 
 echo "== [$(el)s] override -> patch"
-xenstore-write /local/domain/0/dmp/auto/$S/mode patch
+xenstore-write /local/domain/0/dmp/auto/$S/mode patch ||
+    xenstore-write /local/domain/0/dmp/auto/$S/mode patch || { echo "FAIL: xenstore-write"; exit 1; }
 t_switch=$(el)
 busy_seen=0
 i=0
+# Poll the daemon only (cheap); the guest's own journal is checked once dmpd says patched.
 while :; do
-    dmpctl dmp auto status --json > "$LAB_OUT/auto-poll.json" 2>&1 || true
+    dmpctl dmp auto status --json > "$LAB_OUT/auto-poll.json" 2>&1
     grep -q '"op": "p' "$LAB_OUT/auto-poll.json" && busy_seen=$((busy_seen + 1))
-    dmpctl dmp status $S --json > "$LAB_OUT/status1.json" 2>/dev/null || true
-    [ "$(jget "$LAB_OUT/status1.json" patched)" = true ] &&
-        grep -q "\"event\":\"patched\",\"msg\":\"domain $S" "$LAB_OUT/dmpd.log" && break
-    i=$((i + 1))
-    if [ $i -gt 300 ]; then bad "$S not patched within 300 s of the switch"; break; fi
-    sleep 1
+    grep -q "\"event\":\"patched\",\"msg\":\"domain $S" "$LAB_OUT/dmpd.log" && break
+    i=$((i + 2))
+    if [ $i -gt 400 ]; then bad "$S not patched within 400 s of the switch"; break; fi
+    sleep 2
 done
 t_patched=$(el)
+dmpctl dmp status $S --json > "$LAB_OUT/status1.json" 2>&1 ||
+    dmpctl dmp status $S --json > "$LAB_OUT/status1.json" 2>&1
 dmpctl dmp auto status | tee "$LAB_OUT/auto-status1.txt"
 grep "\"service\":\"dmp\"" "$LAB_OUT/dmpd.log" > "$LAB_OUT/dmp-log1.txt" || true
 sites=$(jget "$LAB_OUT/status1.json" sites_patched)
@@ -227,9 +232,7 @@ dmpctl dmp status $S --json > "$LAB_OUT/status2.json" 2>&1 || true
     bad "journal changed across the restart: $(jget "$LAB_OUT/status2.json" created) vs $created1"
 
 echo "== [$(el)s] unpatch"
-set +e
 dmpctl dmp unpatch $S --json > "$LAB_OUT/unpatch.json" 2> "$LAB_OUT/unpatch.err"; rc=$?
-set -e
 [ $rc = 0 ] && [ "$(jget "$LAB_OUT/unpatch.json" restored)" = "$sites" ] && ok "unpatched $sites sites" ||
     bad "unpatch: exit $rc: $(cat "$LAB_OUT/unpatch.json" "$LAB_OUT/unpatch.err")"
 dmpctl dmp status $S --dump-text "$LAB_OUT/text.after" > "$LAB_OUT/status3.txt" 2>&1 || bad "dump after unpatch failed"
