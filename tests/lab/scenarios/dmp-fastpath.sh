@@ -14,8 +14,8 @@ set -eu
 export PATH=$PATH:/usr/bin
 
 fail=0
-bad() { echo "FAIL: $*"; fail=1; }
-ok() { echo "ok: $*"; }
+bad() { echo "$(date +%T) FAIL: $*"; fail=1; }
+ok() { echo "$(date +%T) ok: $*"; }
 jget() { sed -n "s/^ *\"$2\": \"\{0,1\}\([^\",]*\)\"\{0,1\},\{0,1\}\$/\1/p" "$1" | head -n 1; }
 H=fp-hostile
 B=fp-bench
@@ -73,12 +73,13 @@ echo "== enable for $H"
 dmpctl dmp fastpath $H on --json > "$LAB_OUT/on.json" 2>&1 || { echo "FAIL: enable: $(cat "$LAB_OUT/on.json")"; exit 1; }
 [ "$(jget "$LAB_OUT/on.json" enabled)" = true ] && ok "enabled" || bad "enable: $(cat "$LAB_OUT/on.json")"
 
+# The bystander's state while the hostile cases run (it must be alive and off).
+dmpctl dmp fastpath $B stats --json > "$LAB_OUT/stats-bench.json" 2>&1 || bad "stats $B: $(cat "$LAB_OUT/stats-bench.json")"
 if ! wait_line "$HLOG" '@@FP-WAIT-OFF' "$WAIT"; then
     bad "$H never reached @@FP-WAIT-OFF"; tail -n 30 "$HLOG" || true
 fi
 dmpctl dmp fastpath $H stats --json > "$LAB_OUT/stats-on.json" 2>&1 || bad "stats: $(cat "$LAB_OUT/stats-on.json")"
 cat "$LAB_OUT/stats-on.json"
-dmpctl dmp fastpath $B stats --json > "$LAB_OUT/stats-bench.json" 2>&1 || bad "stats $B: $(cat "$LAB_OUT/stats-bench.json")"
 [ "$(jget "$LAB_OUT/stats-bench.json" enabled)" = false ] && [ "$(jget "$LAB_OUT/stats-bench.json" stores)" = 0 ] &&
     ok "$B: fast path off, 0 stores" || bad "$B: $(cat "$LAB_OUT/stats-bench.json")"
 
