@@ -793,7 +793,8 @@ static void print_text(struct svc *s, FILE *out)
         if (r->a.phase == DMP_AUTO_PATCHED)
             snprintf(note, sizeof(note), "%u sites", r->a.sites);
         else
-            snprintf(note, sizeof(note), "%s%s", r->a.would_patch ? "would patch; " : "", r->a.note);
+            snprintf(note, sizeof(note), "%s%s%s", r->paused ? "paused (waiting); " : "",
+                     r->a.would_patch ? "would patch; " : "", r->a.note);
         fprintf(out, "%-16s %5u %-6s %-10s %10s %6u %7u %8u %7s %s\n", r->a.name, r->a.domid,
                 r->kind ? r->kind : "?", dmp_auto_phase_name(r->a.phase), rate, r->a.above,
                 r->a.windows, r->a.failures, next, note);
@@ -835,6 +836,7 @@ static int print_json(struct svc *s, FILE *out)
         DMP_JSON_KV(&j, "name", dmp_json_str, r->a.name);
         DMP_JSON_KV(&j, "uuid", dmp_json_str, r->a.uuid);
         DMP_JSON_KV(&j, "kind", dmp_json_str, r->kind ? r->kind : "unknown");
+        DMP_JSON_KV(&j, "paused", dmp_json_bool, r->paused);
         DMP_JSON_KV(&j, "phase", dmp_json_str, dmp_auto_phase_name(r->a.phase));
         DMP_JSON_KV(&j, "mode", dmp_json_str, dmp_auto_mode_name(r->eff.mode));
         DMP_JSON_KV(&j, "threshold", dmp_json_u64, r->eff.threshold);
