@@ -1,0 +1,77 @@
+# The patch flow in fast path mode on a running guest: `dmpctl dmp patch --mode fastpath`,
+# status with the fast path counters, the workload going on with its own checks passing,
+# unpatch turning the fast path off after restoring the text byte for byte; a second patch
+# from the plan cache in fast path mode and its unpatch.
+set -eu
+. "$LAB_SCENARIOS/lib.sh"
+export PATH=$PATH:/usr/bin
+
+fail=0
+bad() { echo "$(date +%T) FAIL: $*"; fail=1; }
+ok() { echo "$(date +%T) ok: $*"; }
+jget() { sed -n "s/^ *\"$2\": \"\{0,1\}\([^\",]*\)\"\{0,1\},\{0,1\}\$/\1/p" "$1" | head -n 1; }
+G=fpp-shadow
+LOG="$LAB_OUT/guests/guest-$G.log"
+results() { local n; n=$(grep -c '^@@DMP-RESULT.*"ok":true' "$LOG" 2>/dev/null) || true; echo "${n:-0}"; }
+running() { xl list "$1" > /dev/null 2>&1; }
+wait_results() {   # MIN TIMEOUT
+    local i=0
+    while [ "$(results)" -lt "$1" ]; do
+        i=$((i + 1))
+        if [ $i -gt "$2" ] || ! running $G; then return 1; fi
+        sleep 1
+    done
+}
+healthy() {
+    if grep -q '"ok":false' "$LOG"; then bad "workload failed a check: $(grep '"ok":false' "$LOG" | head -n 1 | cut -c1-300)"; return 1; fi
+    if grep -qE 'BUG:|Oops|general protection|invalid opcode|Kernel panic' "$LOG"; then
+        bad "kernel trouble: $(grep -E 'BUG:|Oops|general protection|invalid opcode|Kernel panic' "$LOG" | head -n 2)"; return 1
+    fi
+}
+trap 'xl destroy $G 2>/dev/null || true' EXIT
+
+cfg=$(guest_config $G pvh 0 192 "ptbench,--rounds,0,--scale,0.2")
+xl create "$cfg" > "$LAB_OUT/$G.create.log" 2>&1 || { cat "$LAB_OUT/$G.create.log"; exit 1; }
+wait_results 1 ${BOOT_WAIT:-600} || { echo "FAIL: $G did not reach its workload"; tail -n 20 "$LOG"; exit 1; }
+ok "$G running ($(results) results)"
+dmpctl dmp status $G --dump-text $LAB_OUT/text.before > /dev/null 2> "$LAB_OUT/dump0.err" ||
+    { echo "FAIL: cannot dump the text: $(cat "$LAB_OUT/dump0.err")"; exit 1; }
+
+for cycle in 1 2; do
+    echo "== cycle $cycle: patch --mode fastpath"
+    set +e
+    dmpctl dmp patch $G --mode fastpath --json > "$LAB_OUT/patch$cycle.json" 2> "$LAB_OUT/patch$cycle.err"; rc=$?
+    set -e
+    cat "$LAB_OUT/patch$cycle.json" "$LAB_OUT/patch$cycle.err"
+    sites=$(jget "$LAB_OUT/patch$cycle.json" applied)
+    [ $rc = 0 ] && [ "${sites:-0}" -gt 0 ] && [ "$(jget "$LAB_OUT/patch$cycle.json" mode)" = fastpath ] &&
+        ok "patched $sites sites, mode fastpath (plans cached: $(jget "$LAB_OUT/patch$cycle.json" plans_cached))" ||
+        { bad "patch: exit $rc"; break; }
+    before=$(results)
+    wait_results $((before + 3)) 400 && ok "workload goes on patched: $(results) results ($before at patch)" ||
+        bad "workload stalled after the patch ($(results) results, $before at patch)"
+    healthy && ok "no failed check, no oops while patched"
+    dmpctl dmp status $G --json > "$LAB_OUT/status$cycle.json" 2>&1 || bad "status: $(cat "$LAB_OUT/status$cycle.json")"
+    cat "$LAB_OUT/status$cycle.json"
+    st=$(jget "$LAB_OUT/status$cycle.json" stores)
+    [ "$(jget "$LAB_OUT/status$cycle.json" mode)" = fastpath ] && [ "$(jget "$LAB_OUT/status$cycle.json" enabled)" = true ] &&
+        [ "${st:-0}" -gt 0 ] && ok "status: mode fastpath, fast path on, $st stores applied" ||
+        bad "status does not show an active fast path"
+    dmpctl dmp status $G
+    set +e
+    dmpctl dmp unpatch $G --json > "$LAB_OUT/unpatch$cycle.json" 2> "$LAB_OUT/unpatch$cycle.err"; rc=$?
+    set -e
+    cat "$LAB_OUT/unpatch$cycle.json" "$LAB_OUT/unpatch$cycle.err"
+    [ $rc = 0 ] && [ "$(jget "$LAB_OUT/unpatch$cycle.json" restored)" = "$sites" ] && ok "unpatched $sites sites" || bad "unpatch: exit $rc"
+    dmpctl dmp fastpath $G stats --json > "$LAB_OUT/fp$cycle.json" 2>&1 || bad "stats: $(cat "$LAB_OUT/fp$cycle.json")"
+    [ "$(jget "$LAB_OUT/fp$cycle.json" enabled)" = false ] && ok "fast path off after unpatch ($(jget "$LAB_OUT/fp$cycle.json" stores) stores in total)" ||
+        bad "fast path still on after unpatch: $(cat "$LAB_OUT/fp$cycle.json")"
+    dmpctl dmp status $G --dump-text $LAB_OUT/text.after > /dev/null 2>&1 || bad "dump after unpatch failed"
+    cmp $LAB_OUT/text.before $LAB_OUT/text.after > /dev/null 2>&1 && ok "kernel text identical after unpatch" ||
+        bad "kernel text differs after unpatch"
+    before=$(results)
+    wait_results $((before + 2)) 400 && ok "workload goes on unpatched ($(results) results)" || bad "workload stalled after unpatch"
+done
+healthy && ok "no failed check, no oops over the whole run"
+[ $fail = 0 ] && echo "dmp-fastpath-patch: all checks passed" || echo "dmp-fastpath-patch: FAILED"
+exit $fail
