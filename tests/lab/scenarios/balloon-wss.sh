@@ -94,7 +94,9 @@ for m in $(echo "$MODES" | tr ',' ' '); do
     grep '@@DMP-WSS' "$LAB_OUT/guests/guest-$g.log" | sed 's/^@@DMP-WSS //' |
         awk -v g=$g -v t0="$t0" -v a=$((WSS_A << 20)) '
             { t = $0; sub(/.*"t":/, "", t); sub(/,.*/, "", t); p = $0; sub(/.*"pages_touched":/, "", p); sub(/,.*/, "", p)
-              s = $0; sub(/.*"set_bytes":/, "", s); sub(/,.*/, "", s); if (s != a) next
+              s = $0; sub(/.*"set_bytes":/, "", s); sub(/,.*/, "", s)
+              t += 0; p += 0; s += 0      # numbers: sub() leaves strings, which compare as text
+              if (s != a) next
               if (t >= t0 - 20 && t <= t0) { if (!b0) { b0 = t; p0 = p } b1 = t; p1 = p }
               if (t >= t0 + 10 && t <= t0 + 30) { if (!c0) { c0 = t; q0 = p } c1 = t; q1 = p } }
             END { r0 = (b1 > b0) ? (p1 - p0) / (b1 - b0) : 0; r1 = (c1 > c0) ? (q1 - q0) / (c1 - c0) : 0
