@@ -34,7 +34,9 @@
 #include <linux/slab.h>
 #include <linux/uaccess.h>
 #include <linux/vmalloc.h>
+#include <asm/pgtable.h>
 #include <asm/processor.h>
+#include <asm/tlbflush.h>
 
 #define FP_HYPERCALL 54UL         /* __HYPERVISOR_dmp_op (__HYPERVISOR_arch_6) */
 #define FP_STORE 1UL
@@ -169,6 +171,66 @@ static void valid_stores(u8 *scratch)
 		/* mem=ok here means the store really happened, and only its bytes. */
 		report(name, r, 0, now == vals[i] && (sz == 8 || scratch[off + sz] == 0));
 	}
+}
+
+static inline void invlpg_one(const void *va)
+{
+	asm volatile("invlpg (%0)" : : "r"(va) : "memory");
+}
+
+/*
+ * The real use: change a live kernel PTE (a vmap of one page) through the fast
+ * path to point at another page, INVLPG, and read through the mapping.  Under
+ * shadow paging the read goes through the shadow, so seeing the new page
+ * proves Xen updated the shadow of a page table, not only guest memory.
+ * Then switch back the same way and unmap.
+ */
+static void real_pte(void)
+{
+	const u64 ma = 0xa1a2a3a4a5a6a7a8ULL, mb = 0xb1b2b3b4b5b6b7b8ULL;
+	struct page *pa = alloc_page(GFP_KERNEL), *pb = alloc_page(GFP_KERNEL);
+	unsigned int level = 0;
+	u64 old, new, got;
+	pte_t *ptep;
+	void *va = NULL;
+	long r;
+
+	if (!pa || !pb)
+		goto skip;
+	*(u64 *)page_address(pa) = ma;
+	*(u64 *)page_address(pb) = mb;
+	va = vmap(&pa, 1, VM_MAP, PAGE_KERNEL);
+	if (!va || READ_ONCE(*(u64 *)va) != ma)
+		goto skip;
+	ptep = lookup_address((unsigned long)va, &level);
+	if (!ptep || level != PG_LEVEL_4K)
+		goto skip;
+	old = pte_val(*ptep);
+	new = (old & ~PTE_PFN_MASK) | ((u64)page_to_pfn(pb) << PAGE_SHIFT);
+	r = fp_call(FP_OP(FP_STORE, 8), (unsigned long)ptep, old, new);
+	invlpg_one(va);
+	got = READ_ONCE(*(u64 *)va);
+	pr_err("@@FP-NOTE real-pte va=%px pte %llx -> %llx read %llx\n", va,
+	       (unsigned long long)old, (unsigned long long)new, (unsigned long long)got);
+	report("real-pte-switch", r, 0, got == mb && pte_val(*ptep) == new);
+	r = fp_call(FP_OP(FP_STORE, 8), (unsigned long)ptep, new, old);
+	invlpg_one(va);
+	got = READ_ONCE(*(u64 *)va);
+	report("real-pte-restore", r, 0, got == ma && pte_val(*ptep) == old);
+	vunmap(va);
+	__free_page(pa);
+	__free_page(pb);
+	return;
+skip:
+	pr_err("@@FP-CASE real-pte-switch skipped (setup failed) BAD\n");
+	cases++;
+	failed++;
+	if (va)
+		vunmap(va);
+	if (pa)
+		__free_page(pa);
+	if (pb)
+		__free_page(pb);
 }
 
 static void burst(u64 *slot)
@@ -318,6 +380,7 @@ static int __init dmpfast_hostile_init(void)
 	*(u64 *)scratch = 0x1000000000000067ULL;
 	hostile_cases(scratch);
 	valid_stores(scratch);
+	real_pte();
 	burst((u64 *)(scratch + 1024));
 
 	pr_err("@@FP-WAIT-OFF\n");

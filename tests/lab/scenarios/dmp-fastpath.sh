@@ -107,12 +107,13 @@ ncase=$(grep -c '^@@FP-CASE' "$LAB_OUT/cases.txt" || true)
 nbad=$(grep '^@@FP-CASE' "$LAB_OUT/cases.txt" | grep -vc ' ok$' || true)
 # Every case prints "ret=R want=W mem=ok ok" only if R == W and memory is as required.
 [ "${nbad:-0}" = 0 ] && ok "all $ncase cases got the expected result" || bad "$nbad of $ncase cases wrong: $(grep '^@@FP-CASE' "$LAB_OUT/cases.txt" | grep -v ' ok$' | head -n 10)"
-[ "${ncase:-0}" -ge 37 ] && ok "$ncase cases ran (>= 37 expected)" || bad "only $ncase cases ran"
+[ "${ncase:-0}" -ge 39 ] && ok "$ncase cases ran (>= 39 expected)" || bad "only $ncase cases ran"
 grep -q '^@@FP-SUMMARY cases=[0-9]* failed=0' "$LAB_OUT/cases.txt" && ok "module summary: no failure" ||
     bad "module summary: $(grep '^@@FP-SUMMARY' "$LAB_OUT/cases.txt")"
 for c in disabled kind-cr3 size-3 misaligned-8-at-4 page-crossing-8-at-4092 old-mismatch null \
          non-canonical-8000.. kernel-text-readonly user-page mmio-local-apic above-ram-64g \
-         xen-shared-info xen-grant-table-frame valid-store-1 valid-store-8 burst-100000 disabled-again; do
+         xen-shared-info xen-grant-table-frame valid-store-1 valid-store-8 real-pte-switch real-pte-restore \
+         burst-100000 disabled-again; do
     grep -q "^@@FP-CASE $c ret=" "$LAB_OUT/cases.txt" || bad "case $c did not run"
 done
 
