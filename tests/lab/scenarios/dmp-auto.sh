@@ -28,21 +28,27 @@ jget() {
     awk -v k="\"$2\":" '{ l = $0; sub(/^ +/, "", l) }
         index(l, k) == 1 { v = substr(l, length(k) + 1); gsub(/^[ "]+|[",]+$/, "", v); print v; exit }' "$1"
 }
-# xl create, retried: libxl's kernel loader has failed on a loaded lab host with "unable to XZ
+# xl create -p (paused), retried: libxl's kernel loader has failed on a loaded lab host with "unable to XZ
 # decompress kernel" and then succeeded (docs/LAB.md, platform flakiness); xl itself has
 # crashed after building the domain: what counts is whether the domain exists.
 create() {
     local n
     for n in 1 2 3 4 5; do
-        xl create "$2" > "$LAB_OUT/$1.create.log" 2>&1 && return 0
+        xl create -p "$2" > "$LAB_OUT/$1.create.log" 2>&1 && return 0
         xl domid "$1" > /dev/null 2>&1 && { echo "xl create $1 failed but the domain exists"; return 0; }
         echo "xl create $1 failed (attempt $n): $(grep -m1 error "$LAB_OUT/$1.create.log")"
+        # Is dom0's cached copy of the kernel still the file we booted with? (A failure that
+        # repeats on every attempt points at a corrupted page-cache copy, not a transient.)
+        echo "  vmlinuz md5 now $(md5sum < "$LAB_IMAGES/vmlinuz" | cut -c1-32), at start $kmd5"
+        sync; echo 3 > /proc/sys/vm/drop_caches 2>/dev/null
+        echo "  after dropping caches: $(md5sum < "$LAB_IMAGES/vmlinuz" | cut -c1-32)"
         sleep 5
     done
     cat "$LAB_OUT/$1.create.log"
     return 1
 }
 T0=$(date +%s)
+kmd5=$(md5sum < "$LAB_IMAGES/vmlinuz" | cut -c1-32)
 el() { echo $(( $(date +%s) - T0 )); }
 
 S=auto-shadow
@@ -110,11 +116,15 @@ dmpctl dmp auto status | tee "$LAB_OUT/auto-status0.txt"
 grep -q "mode patch, threshold $thr/s" "$LAB_OUT/auto-status0.txt" && ok "dmpd: automatic DMP on" || bad "auto status: $(cat "$LAB_OUT/auto-status0.txt")"
 
 echo "== [$(el)s] start $H (PVH HAP) and $S (PVH shadow, ptbench forkexec forever)"
-# The HAP guest first: a second guest's creation is where the kernel loader has failed.
+# Both are built paused and then started together: building a guest while another one boots
+# is where libxl's kernel loader failed ("unable to XZ decompress kernel", every retry) in
+# this lab, and the balloon scenarios start their guests this way for the same reason.
 create $H "$(guest_config $H pvh 1 128 "ptbench,--rounds,0,--scale,0.1,--phases,forkexec")" ||
     { echo "FAIL: cannot create $H"; exit 1; }
 create $S "$(guest_config $S pvh 0 192 "ptbench,--rounds,0,--scale,0.2,--phases,forkexec")" ||
     { echo "FAIL: cannot create $S"; exit 1; }
+xl unpause $H || xl unpause $H || { echo "FAIL: cannot unpause $H"; exit 1; }
+xl unpause $S || xl unpause $S || { echo "FAIL: cannot unpause $S"; exit 1; }
 t_created=$(el)
 hid=$(xl domid $H)
 sid=$(xl domid $S)
