@@ -47,6 +47,20 @@ create() {
     cat "$LAB_OUT/$1.create.log"
     return 1
 }
+# run OUT ERR CMD...: CMD with stdout to OUT and stderr to ERR; run again (at most twice) if a
+# signal killed it - dom0 programs have died of SIGSEGV on a loaded lab host, also dmpctl
+# while only sleeping in a profile window (docs/LAB.md) - but never when it failed by itself.
+run() {
+    local out=$1 err=$2 n rc=0
+    shift 2
+    for n in 1 2 3; do
+        "$@" > "$out" 2> "$err"; rc=$?
+        [ $rc -lt 128 ] && return $rc
+        echo "note: '$*' killed by signal $((rc - 128)) (attempt $n)"
+        sleep 2
+    done
+    return $rc
+}
 T0=$(date +%s)
 kmd5=$(md5sum < "$LAB_IMAGES/vmlinuz" | cut -c1-32)
 el() { echo $(( $(date +%s) - T0 )); }
@@ -112,7 +126,7 @@ trap cleanup EXIT
 xenstore-write /local/domain/0/dmp/auto/$S/mode observe ||
     xenstore-write /local/domain/0/dmp/auto/$S/mode observe || { echo "FAIL: xenstore-write"; exit 1; }
 start_dmpd
-dmpctl dmp auto status | tee "$LAB_OUT/auto-status0.txt"
+run "$LAB_OUT/auto-status0.txt" /dev/null dmpctl dmp auto status; cat "$LAB_OUT/auto-status0.txt"
 grep -q "mode patch, threshold $thr/s" "$LAB_OUT/auto-status0.txt" && ok "dmpd: automatic DMP on" || bad "auto status: $(cat "$LAB_OUT/auto-status0.txt")"
 
 echo "== [$(el)s] start $H (PVH HAP) and $S (PVH shadow, ptbench forkexec forever)"
@@ -123,8 +137,8 @@ create $H "$(guest_config $H pvh 1 128 "ptbench,--rounds,0,--scale,0.1,--phases,
     { echo "FAIL: cannot create $H"; exit 1; }
 create $S "$(guest_config $S pvh 0 192 "ptbench,--rounds,0,--scale,0.2,--phases,forkexec")" ||
     { echo "FAIL: cannot create $S"; exit 1; }
-xl unpause $H || xl unpause $H || { echo "FAIL: cannot unpause $H"; exit 1; }
-xl unpause $S || xl unpause $S || { echo "FAIL: cannot unpause $S"; exit 1; }
+run /dev/null "$LAB_OUT/unpause.err" xl unpause $H || { echo "FAIL: cannot unpause $H"; exit 1; }
+run /dev/null "$LAB_OUT/unpause.err" xl unpause $S || { echo "FAIL: cannot unpause $S"; exit 1; }
 t_created=$(el)
 hid=$(xl domid $H)
 sid=$(xl domid $S)
@@ -140,7 +154,7 @@ grep "\"service\":\"dmp\"" "$LAB_OUT/dmpd.log" | grep "$S" | head -n 5
 if [ $i -le 400 ]; then
     ok "[$(el)s] observe: $(grep -m1 "would-patch" "$LAB_OUT/dmpd.log" | sed 's/.*"msg":"//; s/"}$//')"
 fi
-dmpctl dmp status $S > "$LAB_OUT/status-observe.txt" 2>&1 || true
+run "$LAB_OUT/status-observe.txt" "$LAB_OUT/status-observe.err" dmpctl dmp status $S
 grep -q "not patched" "$LAB_OUT/status-observe.txt" && ok "observe mode wrote nothing" ||
     bad "after observe: $(cat "$LAB_OUT/status-observe.txt")"
 
@@ -151,7 +165,7 @@ until [ "$(results $S)" -ge 1 ]; do
     i=$((i + 1)); [ $i -le 400 ] || { echo "FAIL: $S printed no workload result"; tail -n 20 "$SLOG"; exit 1; }
     sleep 1
 done
-dmpctl dmp status $S --dump-text "$LAB_OUT/text.before" > /dev/null 2> "$LAB_OUT/dump0.err" ||
+run /dev/null "$LAB_OUT/dump0.err" dmpctl dmp status $S --dump-text "$LAB_OUT/text.before" ||
     { echo "FAIL: cannot dump the kernel text: $(cat "$LAB_OUT/dump0.err")"; exit 1; }
 ok "[$(el)s] kernel text dumped: $(wc -c < "$LAB_OUT/text.before") bytes"
 
@@ -171,9 +185,8 @@ while :; do
     sleep 2
 done
 t_patched=$(el)
-dmpctl dmp status $S --json > "$LAB_OUT/status1.json" 2>&1 ||
-    dmpctl dmp status $S --json > "$LAB_OUT/status1.json" 2>&1
-dmpctl dmp auto status | tee "$LAB_OUT/auto-status1.txt"
+run "$LAB_OUT/status1.json" "$LAB_OUT/status1.err" dmpctl dmp status $S --json
+run "$LAB_OUT/auto-status1.txt" /dev/null dmpctl dmp auto status; cat "$LAB_OUT/auto-status1.txt"
 grep "\"service\":\"dmp\"" "$LAB_OUT/dmpd.log" > "$LAB_OUT/dmp-log1.txt" || true
 sites=$(jget "$LAB_OUT/status1.json" sites_patched)
 if [ "$(jget "$LAB_OUT/status1.json" patched)" = true ] && [ "${sites:-0}" -gt 0 ] &&
@@ -205,7 +218,8 @@ fi
 n=$(grep -c "domain $H ($hid)" "$LAB_OUT/dmpd.log" || true)
 [ "$n" = 1 ] && ok "$H ($hid) logged once" || bad "$H ($hid) logged $n times: $(grep "domain $H" "$LAB_OUT/dmpd.log")"
 grep -q "\"event\":\"started\",\"msg\":\"domain $H" "$LAB_OUT/dmpd.log" && bad "an operation was started on $H"
-dmpctl dmp status $H 2>&1 | grep -q "not patched" && ok "$H not patched" || bad "$H: $(dmpctl dmp status $H 2>&1)"
+run "$LAB_OUT/status-hap.txt" "$LAB_OUT/status-hap.err" dmpctl dmp status $H
+grep -q "not patched" "$LAB_OUT/status-hap.txt" && ok "$H not patched" || bad "$H: $(cat "$LAB_OUT/status-hap.txt" "$LAB_OUT/status-hap.err")"
 [ "$(results $H)" -ge 1 ] && ok "$H running its workload ($(results $H) results)" || echo "note: $H has no result yet"
 
 echo "== [$(el)s] workload after the patch"
@@ -234,18 +248,19 @@ grep -q '"event":"state-loaded","msg":"2 domains' "$LAB_OUT/dmp-log-restart.txt"
     bad "state not reloaded: $(grep state-loaded "$LAB_OUT/dmp-log-restart.txt")"
 grep -q '"event":"started"' "$LAB_OUT/dmp-log-restart.txt" && bad "dmpd started an operation after the restart" ||
     ok "no profile or patch after the restart"
-dmpctl dmp auto status | tee "$LAB_OUT/auto-status2.txt"
+run "$LAB_OUT/auto-status2.txt" /dev/null dmpctl dmp auto status; cat "$LAB_OUT/auto-status2.txt"
 awk -v g=$S '$1 == g && $4 == "patched" { f = 1 } END { exit !f }' "$LAB_OUT/auto-status2.txt" &&
     ok "auto status after restart: $S patched" || bad "auto status after restart does not say $S patched"
-dmpctl dmp status $S --json > "$LAB_OUT/status2.json" 2>&1 || true
+run "$LAB_OUT/status2.json" "$LAB_OUT/status2.err" dmpctl dmp status $S --json
 [ "$(jget "$LAB_OUT/status2.json" created)" = "$created1" ] && ok "same journal (created $created1)" ||
     bad "journal changed across the restart: $(jget "$LAB_OUT/status2.json" created) vs $created1"
 
 echo "== [$(el)s] unpatch"
-dmpctl dmp unpatch $S --json > "$LAB_OUT/unpatch.json" 2> "$LAB_OUT/unpatch.err"; rc=$?
+run "$LAB_OUT/unpatch.json" "$LAB_OUT/unpatch.err" dmpctl dmp unpatch $S --json; rc=$?
 [ $rc = 0 ] && [ "$(jget "$LAB_OUT/unpatch.json" restored)" = "$sites" ] && ok "unpatched $sites sites" ||
     bad "unpatch: exit $rc: $(cat "$LAB_OUT/unpatch.json" "$LAB_OUT/unpatch.err")"
-dmpctl dmp status $S --dump-text "$LAB_OUT/text.after" > "$LAB_OUT/status3.txt" 2>&1 || bad "dump after unpatch failed"
+run "$LAB_OUT/status3.txt" "$LAB_OUT/status3.err" dmpctl dmp status $S --dump-text "$LAB_OUT/text.after" ||
+    bad "dump after unpatch failed: $(cat "$LAB_OUT/status3.err")"
 grep -q "not patched" "$LAB_OUT/status3.txt" && ok "status: not patched" || bad "status after unpatch: $(cat "$LAB_OUT/status3.txt")"
 if cmp "$LAB_OUT/text.before" "$LAB_OUT/text.after" > "$LAB_OUT/cmp.txt" 2>&1; then
     ok "kernel text byte-for-byte identical after unpatch ($(wc -c < "$LAB_OUT/text.after") bytes)"
