@@ -61,10 +61,16 @@ for kv in ${env[@]+"${env[@]}"}; do echo "export $kv"; done > "$out/scenario.env
 tcg_thread=${LAB_TCG_THREAD:-multi}
 [[ $tcg_thread =~ ^(single|multi)$ ]] || die "LAB_TCG_THREAD must be single or multi, not '$tcg_thread'"
 smp=${LAB_SMP:-2}
+# The emulated CPU model (QEMU -cpu); -monitor keeps Xen out of MWAIT idle, which TCG mishandles.
+cpu=${LAB_CPU:-EPYC-Rome,-monitor}
+[[ $cpu =~ ^[A-Za-z0-9_.,=+-]+$ ]] || die "LAB_CPU is not a QEMU CPU model with options: '$cpu'"
+# Extra hypervisor command-line options (e.g. dom0_max_vcpus=1), validated as plain words.
+xen_args=${LAB_XEN_ARGS:-}
+[[ $xen_args =~ ^[A-Za-z0-9_=,.:\ -]*$ ]] || die "LAB_XEN_ARGS has characters other than option words: '$xen_args'"
 [[ $smp =~ ^[1-4]$ ]] || die "LAB_SMP must be 1..4 emulated CPUs, not '$smp'"
-qemu=(qemu-system-x86_64 -machine q35 -accel "tcg,thread=$tcg_thread" -cpu EPYC-Rome,-monitor -m "$mem" -smp "$smp" -no-reboot
+qemu=(qemu-system-x86_64 -machine q35 -accel "tcg,thread=$tcg_thread" -cpu "$cpu" -m "$mem" -smp "$smp" -no-reboot
       -kernel "$LAB/xen"
-      -append "console=com1 com1=115200 dom0_mem=768M,max:768M smep=0 smap=0 loglvl=all guest_loglvl=all"
+      -append "console=com1 com1=115200 dom0_mem=768M,max:768M smep=0 smap=0 loglvl=all guest_loglvl=all $xen_args"
       -initrd "/boot/vmlinuz-$KREL console=hvc0 quiet dmp.scenario=$scenario dmp.run=$run,$LAB/dom0.cpio.gz"
       -virtfs "local,path=$LAB,mount_tag=lab,security_model=none,id=lab")
 

@@ -44,28 +44,38 @@ export DMPD_SOCKET=/run/dmp/dmpd.sock
 ramp="48m:40s;96m:8s;144m:8s;192m:8s;240m:8s;288m:8s;336m:60s;48m:80s"
 started() { grep -q '@@DMP-WSS' "$LAB_OUT/guests/guest-$PREFIX$1.log" 2>/dev/null; }
 # gb (shadow) and gc (HAP) hold small sets for the whole run; ga (HAP) ramps up and down.
-# All three are built paused before any runs: building a guest decompresses its kernel in
+# All three are built paused before any runs (dmpd already up): building a guest decompresses its kernel in
 # dom0, and with busy guests already running that decompression failed ("unable to XZ
 # decompress kernel") in this lab, up to four times in a row (docs/LAB.md).
 # ga boots with MAXMEM (memory = maxmem: no populate-on-demand), more than the budget leaves
 # it: the balancer first takes the excess back while ga is idle, then must return it.
+# dom0 gets four times a guest's CPU weight (the usual advice for Xen hosts): with three busy
+# guests on two emulated CPUs, an equal share left dmpd so slow that a guest's whole
+# schedule passed before the daemon had started.
+xl sched-credit2 -d Domain-0 -w 1024 || xl sched-credit -d Domain-0 -w 1024 ||
+    echo "note: could not raise dom0's scheduler weight"
+dmpd --config "$OUTDIR/dmpd.conf" --state-dir "$st" --log "$OUTDIR/dmpd.log" 2> "$OUTDIR/dmpd.stderr" &
+dpid=$!
+trap 'kill $dpid 2>/dev/null || true; cp -r "$st" "$OUTDIR/dmpd-state" 2>/dev/null || true' EXIT
+t=0
+until dmpctl balance status >/dev/null 2>&1; do
+    t=$((t + 1)); [ $t -lt 120 ] || { echo "FAIL: dmpd did not answer within 120 s"; exit 1; }
+    sleep 1
+done
 for spec in "gb 0 $MEM 64m:1500s" "gc 1 $MEM 32m:1500s" "ga 1 $MAXMEM $ramp"; do
     set -- $spec
     cfg=$(guest_config "$PREFIX$1" pvh "$2" "$3" "wsswork,--schedule,$4,--max-seconds,1500")
     create "$PREFIX$1" "$cfg" -p
 done
+# Unpaused together: a paused guest's balloon cannot move, and the policy would count it as
+# stuck if it waited for the others to boot.
+for g in gb gc ga; do try xl unpause "$PREFIX$g"; done
 for g in gb gc ga; do
-    try xl unpause "$PREFIX$g"
     t=0
     while [ $t -lt 600 ] && ! started "$g"; do sleep 2; t=$((t + 2)); done
     started "$g" || { echo "FAIL: wsswork did not start in $PREFIX$g within 600 s"; exit 1; }
     echo "$PREFIX$g running after ${t}s"
 done
-# dmpd once all three run: a paused guest's balloon cannot move, and the policy would count it
-# as stuck while the others boot.
-dmpd --config "$OUTDIR/dmpd.conf" --state-dir "$st" --log "$OUTDIR/dmpd.log" 2> "$OUTDIR/dmpd.stderr" &
-dpid=$!
-trap 'kill $dpid 2>/dev/null || true; cp -r "$st" "$OUTDIR/dmpd-state" 2>/dev/null || true' EXIT
 : > "$OUTDIR/balance-trace.txt"
 s=0
 while [ $s -lt 900 ]; do
