@@ -146,6 +146,7 @@ sid=$(xl domid $S)
 # Observe first: the would-patch decision, nothing written.
 i=0
 until grep -q "\"event\":\"profiled\",\"msg\":\"domain $S ([0-9]*): would-patch" "$LAB_OUT/dmpd.log"; do
+    grep -q '^@@DMP-EXIT' "$SLOG" 2>/dev/null && { echo "FAIL: $S ended: $(grep -m1 '^@@DMP-DONE' "$SLOG" | cut -c1-300)"; exit 1; }
     i=$((i + 1))
     if [ $i -gt 400 ]; then bad "no would-patch decision for $S within 400 s"; break; fi
     sleep 1
@@ -180,6 +181,10 @@ while :; do
     dmpctl dmp auto status --json > "$LAB_OUT/auto-poll.json" 2>&1
     grep -q '"op": "p' "$LAB_OUT/auto-poll.json" && busy_seen=$((busy_seen + 1))
     grep -q "\"event\":\"patched\",\"msg\":\"domain $S" "$LAB_OUT/dmpd.log" && break
+    if grep -q '^@@DMP-EXIT' "$SLOG"; then
+        bad "$S ended before it was patched: $(grep -m1 -e '"ok":false' -e '^@@DMP-DONE' "$SLOG" | cut -c1-300)"
+        break
+    fi
     i=$((i + 2))
     if [ $i -gt 400 ]; then bad "$S not patched within 400 s of the switch"; break; fi
     sleep 2
