@@ -11,6 +11,10 @@
 # on, dom0's own domain and a HAP guest are refused, Xen and dom0 are alive afterwards.
 set -eu
 . "$LAB_SCENARIOS/lib.sh"
+# The five microbenchmark phases: the pipeline phase (many processes, compression) is
+# the benchmark's larger workload, and under emulation it is the most exposed to the lab
+# platform's process corruption (docs/LAB.md), which is not what this scenario tests.
+PT_PHASES="forkexec;mmap;mprotect;pagefault;fork"
 export PATH=$PATH:/usr/bin
 
 fail=0
@@ -57,7 +61,7 @@ else
 fi
 
 echo "== start $B (PVH, shadow, ptbench forever) and $H (PVH, shadow, hostile module)"
-cfg_b=$(guest_config $B pvh 0 128 "ptbench,--rounds,0,--scale,0.2")
+cfg_b=$(guest_config $B pvh 0 128 "ptbench,--rounds,0,--scale,0.2,--phases,$PT_PHASES")
 xl create "$cfg_b" > "$LAB_OUT/$B.create.log" 2>&1 || { cat "$LAB_OUT/$B.create.log"; exit 1; }
 cfg_h=$(guest_config $H pvh 0 128 "insmod,/lib/modules/dmpfast_hostile.ko")
 xl create "$cfg_h" > "$LAB_OUT/$H.create.log" 2>&1 || { cat "$LAB_OUT/$H.create.log"; exit 1; }
