@@ -14,7 +14,7 @@ set -eu
 # The five microbenchmark phases: the pipeline phase (many processes, compression) is
 # the benchmark's larger workload, and under emulation it is the most exposed to the lab
 # platform's process corruption (docs/LAB.md), which is not what this scenario tests.
-PT_PHASES="forkexec;mmap;mprotect;pagefault;fork"
+PT_PHASES=$(echo "${PT_PHASES:-forkexec:mmap:mprotect:pagefault:fork}" | tr : ";")   # --set PT_PHASES=a:b
 
 fail=0
 bad() { echo "FAIL: $*"; fail=1; }

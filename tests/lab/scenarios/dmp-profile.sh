@@ -13,7 +13,7 @@ set -eu
 # The five microbenchmark phases: the pipeline phase (many processes, compression) is
 # the benchmark's larger workload, and under emulation it is the most exposed to the lab
 # platform's process corruption (docs/LAB.md), which is not what this scenario tests.
-PT_PHASES="forkexec;mmap;mprotect;pagefault;fork"
+PT_PHASES=$(echo "${PT_PHASES:-forkexec:mmap:mprotect:pagefault:fork}" | tr : ";")   # --set PT_PHASES=a:b
 
 secs=${PROFILE_SECONDS:-10}
 fail=0
