@@ -1,6 +1,7 @@
 /* The trap profiler's control operation (XEN_DOMCTL_dmp_trap_profile, our hypervisor patch),
  * issued through libxencall because Debian's libxenctrl does not know it. */
 #include "dmp/profile.h"
+#include "dmp/xen_build.h"
 
 #include <errno.h>
 #include <stddef.h>
@@ -36,31 +37,9 @@ struct dmp_profiler {
 int dmp_profiler_open(struct dmp_profiler **out, char *err, size_t errlen)
 {
     *out = NULL;
-    xc_interface *xch = xc_interface_open(NULL, NULL, 0);
-    if (!xch) {
-        int e = errno ? errno : EIO;
-        snprintf(err, errlen, "cannot open the Xen control interface: %s", strerror(e));
-        return -e;
-    }
-    /* Our op number is free upstream, but a foreign hypervisor could give it another meaning
-     * one day: only ever issue it to a build that carries our series. */
-    xen_extraversion_t extra;
-    memset(extra, 0, sizeof(extra));
-    int v = xc_version(xch, XENVER_version, NULL);
-    if (xc_version(xch, XENVER_extraversion, &extra) != 0) {
-        int e = errno ? errno : EIO;
-        xc_interface_close(xch);
-        snprintf(err, errlen, "cannot read the hypervisor version: %s", strerror(e));
-        return -e;
-    }
-    xc_interface_close(xch);
-    extra[sizeof(extra) - 1] = '\0';
-    if (!strstr(extra, "-dmp")) {
-        snprintf(err, errlen,
-                 "the running hypervisor (Xen %d.%d%s) is not the DMP build: xen_extra lacks "
-                 "'-dmp', so it has no trap profiler", v >> 16, v & 0xffff, extra);
-        return -ENOTSUP;
-    }
+    int rc = dmp_xen_require_dmp_build("trap profiler", err, errlen);
+    if (rc)
+        return rc;
     struct dmp_profiler *pr = calloc(1, sizeof(*pr));
     if (!pr) {
         snprintf(err, errlen, "out of memory");

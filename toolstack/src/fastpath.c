@@ -1,5 +1,6 @@
 /* dom0 side of the hypervisor fast path: XEN_DOMCTL_dmp_fastpath through libxencall. */
 #include "dmp/fastpath.h"
+#include "dmp/xen_build.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -45,36 +46,6 @@ uint64_t dmp_fastpath_rejected_total(const struct dmp_fastpath_stats *st)
     return t;
 }
 
-/* Our op number is free upstream, but another hypervisor could give it a meaning one day:
- * only ever issue it to a build that carries our series. */
-static int check_dmp_build(char *err, size_t errlen)
-{
-    xc_interface *xch = xc_interface_open(NULL, NULL, 0);
-    if (!xch) {
-        int e = errno ? errno : EIO;
-        snprintf(err, errlen, "cannot open the Xen control interface: %s", strerror(e));
-        return -e;
-    }
-    xen_extraversion_t extra;
-    memset(extra, 0, sizeof(extra));
-    int v = xc_version(xch, XENVER_version, NULL);
-    int rc = xc_version(xch, XENVER_extraversion, &extra);
-    int e = errno ? errno : EIO;
-    xc_interface_close(xch);
-    if (rc != 0) {
-        snprintf(err, errlen, "cannot read the hypervisor version: %s", strerror(e));
-        return -e;
-    }
-    extra[sizeof(extra) - 1] = '\0';
-    if (!strstr(extra, "-dmp")) {
-        snprintf(err, errlen,
-                 "the running hypervisor (Xen %d.%d%s) is not the DMP build: xen_extra lacks "
-                 "'-dmp', so it has no fast path", v >> 16, v & 0xffff, extra);
-        return -ENOTSUP;
-    }
-    return 0;
-}
-
 int dmp_fastpath_ctl(uint32_t domid, enum dmp_fastpath_op op, struct dmp_fastpath_stats *st,
                      char *err, size_t errlen)
 {
@@ -83,7 +54,7 @@ int dmp_fastpath_ctl(uint32_t domid, enum dmp_fastpath_op op, struct dmp_fastpat
         snprintf(err, errlen, "domain id %u out of range", domid);
         return -EINVAL;
     }
-    int rc = check_dmp_build(err, errlen);
+    int rc = dmp_xen_require_dmp_build("fast path", err, errlen);
     if (rc)
         return rc;
     xencall_handle *xcall = xencall_open(NULL, 0);

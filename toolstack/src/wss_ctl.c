@@ -2,6 +2,7 @@
  * domctl, so the request is laid out here, in the domctl's generic union, exactly as the
  * patched public/domctl.h defines it. */
 #include "dmp/wss_ctl.h"
+#include "dmp/xen_build.h"
 
 #include <errno.h>
 #include <stdbool.h>
@@ -35,18 +36,6 @@ struct dmp_wss_ctl {
     uint64_t *gfns;
     uint8_t *state;
 };
-
-int dmp_xen_is_dmp_build(struct xc_interface_core *xchc, char *extra, size_t len)
-{
-    xen_extraversion_t ev;
-    memset(ev, 0, sizeof(ev));
-    if (xc_version((xc_interface *)xchc, XENVER_extraversion, &ev) < 0)
-        return -1;
-    ev[sizeof(ev) - 1] = '\0';
-    if (extra)
-        snprintf(extra, len, "%s", ev);
-    return strstr(ev, "-dmp") != NULL;
-}
 
 int dmp_wss_ctl_open(struct dmp_wss_ctl **out, struct xc_interface_core *xch, char *err,
                      size_t errlen)

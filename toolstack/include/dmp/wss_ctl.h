@@ -32,7 +32,4 @@ int dmp_wss_ctl_harvest(struct dmp_wss_ctl *c, uint32_t domid, uint8_t *state, u
 
 int dmp_wss_ctl_disable(struct dmp_wss_ctl *c, uint32_t domid);
 
-/* Whether the running hypervisor is a DMP build (xen_extra contains "-dmp"). */
-int dmp_xen_is_dmp_build(struct xc_interface_core *xch, char *extra, size_t len);
-
 #endif
