@@ -387,27 +387,6 @@ static int set_key(struct dmp_balloon_config *c, struct dmp_balloon_domain_cfg *
     return 0;
 }
 
-static char *trim(char *s)
-{
-    while (isspace((unsigned char)*s))
-        s++;
-    char *e = s + strlen(s);
-    while (e > s && isspace((unsigned char)e[-1]))
-        *--e = '\0';
-    return s;
-}
-
-/* Strip a comment: '#' or ';' at the start or after whitespace. */
-static void strip_comment(char *s)
-{
-    for (char *p = s; *p; p++) {
-        if ((*p == '#' || *p == ';') && (p == s || isspace((unsigned char)p[-1]))) {
-            *p = '\0';
-            return;
-        }
-    }
-}
-
 static bool valid_domain_name(const char *s)
 {
     if (!*s || strlen(s) >= DMP_NAME_MAX)
@@ -446,18 +425,18 @@ int dmp_balloon_config_parse(struct dmp_balloon_config *c, const char *text, siz
             fail(err, errlen, where, "NUL byte in line");
             return -1;
         }
-        strip_comment(line);
-        char *s = trim(line);
+        dmp_conf_strip_comment(line);
+        char *s = dmp_str_trim(line);
         if (!*s)
             continue;
         if (*s == '[') {
             char *close = strchr(s, ']');
-            if (!close || *trim(close + 1)) {
+            if (!close || *dmp_str_trim(close + 1)) {
                 fail(err, errlen, where, "malformed section header '%s'", s);
                 return -1;
             }
             *close = '\0';
-            char *name = trim(s + 1);
+            char *name = dmp_str_trim(s + 1);
             other_service = strcmp(name, "dmp") == 0;
             if (other_service) {
                 continue;
@@ -465,7 +444,7 @@ int dmp_balloon_config_parse(struct dmp_balloon_config *c, const char *text, siz
                 dom = NULL;
                 snprintf(sect, sizeof(sect), "[global]");
             } else if (strncmp(name, "domain", 6) == 0 && isspace((unsigned char)name[6])) {
-                char *dn = trim(name + 6);
+                char *dn = dmp_str_trim(name + 6);
                 if (!valid_domain_name(dn)) {
                     fail(err, errlen, where, "bad domain name '%s' in section header", dn);
                     return -1;
@@ -499,7 +478,7 @@ int dmp_balloon_config_parse(struct dmp_balloon_config *c, const char *text, siz
             return -1;
         }
         *eq = '\0';
-        char *key = trim(s), *val = trim(eq + 1);
+        char *key = dmp_str_trim(s), *val = dmp_str_trim(eq + 1);
         if (!in_section) {
             fail(err, errlen, where, "key '%s' before any section ([global] or [domain <name>])",
                  key);
@@ -574,7 +553,7 @@ int dmp_balloon_config_override(struct dmp_balloon_config *c, const char *domain
         return -1;
     }
     *eq = '\0';
-    char *key = trim(buf), *val = trim(eq + 1);
+    char *key = dmp_str_trim(buf), *val = dmp_str_trim(eq + 1);
     /* Work on a copy so a rejected override leaves the configuration as it was. */
     const struct dmp_balloon_domain_cfg *prev = dmp_balloon_config_find(c, domain);
     struct dmp_balloon_domain_cfg tmp;

@@ -227,3 +227,23 @@ int dmp_mkdir_p(const char *path)
     free(copy);
     return 0;
 }
+
+char *dmp_str_trim(char *s)
+{
+    while (isspace((unsigned char)*s))
+        s++;
+    char *e = s + strlen(s);
+    while (e > s && isspace((unsigned char)e[-1]))
+        *--e = '\0';
+    return s;
+}
+
+void dmp_conf_strip_comment(char *s)
+{
+    for (char *p = s; *p; p++) {
+        if ((*p == '#' || *p == ';') && (p == s || isspace((unsigned char)p[-1]))) {
+            *p = '\0';
+            return;
+        }
+    }
+}

@@ -205,27 +205,6 @@ static int set_key(struct dmp_auto_config *c, struct dmp_auto_settings *set, con
     return verr(err, errlen, where, "key '%s' unknown in %s", key, sect);
 }
 
-static char *trim(char *s)
-{
-    while (isspace((unsigned char)*s))
-        s++;
-    char *e = s + strlen(s);
-    while (e > s && isspace((unsigned char)e[-1]))
-        *--e = '\0';
-    return s;
-}
-
-/* Comments as in the balloon service's parser (same file): '#' or ';' at the start of the
- * line or after whitespace. */
-static void strip_comment(char *s)
-{
-    for (char *p = s; *p; p++)
-        if ((*p == '#' || *p == ';') && (p == s || isspace((unsigned char)p[-1]))) {
-            *p = '\0';
-            return;
-        }
-}
-
 int dmp_auto_config_parse(struct dmp_auto_config *c, const char *text, size_t len,
                           const char *fname, char *err, size_t errlen)
 {
@@ -253,8 +232,8 @@ int dmp_auto_config_parse(struct dmp_auto_config *c, const char *text, size_t le
         }
         memcpy(line, src, llen);
         line[llen] = '\0';
-        strip_comment(line);
-        char *s = trim(line);
+        dmp_conf_strip_comment(line);
+        char *s = dmp_str_trim(line);
         if (!*s)
             continue;
         if (*s == '[') {
@@ -262,7 +241,7 @@ int dmp_auto_config_parse(struct dmp_auto_config *c, const char *text, size_t le
             if (!close)
                 continue;   /* malformed headers are the balloon parser's to report */
             *close = '\0';
-            in_dmp = strcmp(trim(s + 1), "dmp") == 0 && !*trim(close + 1);
+            in_dmp = strcmp(dmp_str_trim(s + 1), "dmp") == 0 && !*dmp_str_trim(close + 1);
             if (in_dmp) {
                 if (c->present)
                     return verr(err, errlen, where, "section [dmp] appears twice (first at line %u)",
@@ -278,7 +257,7 @@ int dmp_auto_config_parse(struct dmp_auto_config *c, const char *text, size_t le
         if (!eq)
             return verr(err, errlen, where, "expected 'key = value', got '%s' in [dmp]", s);
         *eq = '\0';
-        char *key = trim(s), *val = trim(eq + 1);
+        char *key = dmp_str_trim(s), *val = dmp_str_trim(eq + 1);
         if (!*val)
             return verr(err, errlen, where, "key '%s' has no value in [dmp]", key);
         for (size_t i = 0; i < sizeof(once) / sizeof(once[0]); i++)
@@ -300,7 +279,7 @@ int dmp_auto_settings_override(struct dmp_auto_settings *set, const char *key, c
     struct dmp_auto_settings tmp = *set;
     char v[256];
     snprintf(v, sizeof(v), "%s", val);
-    if (set_key(NULL, &tmp, key, trim(v), source, "the override", err, errlen) < 0)
+    if (set_key(NULL, &tmp, key, dmp_str_trim(v), source, "the override", err, errlen) < 0)
         return -1;
     *set = tmp;
     return 0;

@@ -34,4 +34,10 @@ int dmp_verrf(char *err, size_t errlen, int rc, const char *fmt, va_list ap)
 /* Create a directory and its parents (mode 0755 for new ones). */
 int dmp_mkdir_p(const char *path);
 
+/* For dmpd.conf-style "key = value" files, shared by every service's parser so that all of
+ * them read the same syntax. Trim leading and trailing whitespace in place (returns the new
+ * start); cut a comment: '#' or ';' at the start of the line or after whitespace. */
+char *dmp_str_trim(char *s);
+void dmp_conf_strip_comment(char *s);
+
 #endif
