@@ -5,17 +5,19 @@
 # and segtool, the static guest program that exercises a segment -> $(OUT)/guest/.
 # Kbuild cannot put an external module's objects elsewhere (no O= for M=), so each module is
 # built in a copy of its sources under $(BUILD)/kbuild: nothing lands in the source tree.
-GUEST_KREL   := $(shell bash -c '. scripts/config.sh && guest_kernel_release' 2>/dev/null)
-GUEST_KDIR   := /usr/src/linux-headers-$(GUEST_KREL)
+# Expanded lazily: 'make demo' on a fresh machine installs the kernel headers (deps) in the same
+# make run, after this file has been read.
+GUEST_KREL    = $(shell bash -c '. scripts/config.sh && guest_kernel_release' 2>/dev/null)
+GUEST_KDIR    = /usr/src/linux-headers-$(GUEST_KREL)
 KBUILD_TMP   := $(BUILD)/kbuild
 
 # $(call kmod_rule,<module>,<output dir>)
 define kmod_rule
 $(OUT)/$(2)/$(1).ko: $(wildcard guest-kernel/$(1)/*) $(wildcard guest-kernel/include/*)
-	@test -d $(GUEST_KDIR) || { echo "no kernel headers at $(GUEST_KDIR): run 'make deps'"; exit 1; }
+	@test -d $$(GUEST_KDIR) || { echo "no kernel headers at $$(GUEST_KDIR): run 'make deps'"; exit 1; }
 	rm -rf $(KBUILD_TMP)/$(1) && mkdir -p $(KBUILD_TMP) $(OUT)/$(2)
 	cp -r guest-kernel/$(1) $(KBUILD_TMP)/$(1) && cp -r guest-kernel/include $(KBUILD_TMP)/$(1)/include
-	+$(MAKE) -C $(GUEST_KDIR) M=$(abspath $(KBUILD_TMP)/$(1)) modules
+	+$(MAKE) -C $$(GUEST_KDIR) M=$(abspath $(KBUILD_TMP)/$(1)) modules
 	cp $(KBUILD_TMP)/$(1)/$(1).ko $$@
 endef
 

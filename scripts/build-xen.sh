@@ -7,12 +7,16 @@ set -euo pipefail
 
 src="$DMP_CACHE/xen-src/$XEN_UPSTREAM_DIR"
 [ -f "$src/.complete" ] || die "Xen source missing at $src: run 'make deps'"
-out="$BUILD/xen"
+# For bisecting the series: XEN_PATCHES_UPTO=N applies only the first N patches, and
+# XEN_OUT puts that build elsewhere (e.g. build/xen-upto1), leaving the lab's own untouched.
+upto=${XEN_PATCHES_UPTO:-all}
+[[ $upto =~ ^([0-9]+|all)$ ]] || die "XEN_PATCHES_UPTO must be a number of patches or 'all', not '$upto'"
+out="${XEN_OUT:-$BUILD/xen}"
 work="$out/src"
 
 inputs_hash() {
     (cd "$TOP" && cat scripts/build-xen.sh scripts/config.sh xen-patches/series xen-patches/*.patch \
-        xen-patches/config-fragment 2>/dev/null; cat /boot/xen-4.17-amd64.config) | sha256sum | cut -c1-16
+        xen-patches/config-fragment 2>/dev/null; cat /boot/xen-4.17-amd64.config; echo "$upto") | sha256sum | cut -c1-16
 }
 want=$(inputs_hash)
 if [ -f "$out/xen" ] && [ "$(cat "$out/stamp" 2>/dev/null)" = "$want" ]; then
@@ -31,6 +35,7 @@ n=0
 while read -r p; do
     p=${p%%#*}; p=${p//[[:space:]]/}
     [ -n "$p" ] || continue
+    [ "$upto" = all ] || [ "$n" -lt "$upto" ] || break
     [ -f "$TOP/xen-patches/$p" ] || die "xen-patches/series names $p, which does not exist"
     if ! patch -d "$work" -p1 --forward --batch --silent --dry-run < "$TOP/xen-patches/$p" >/dev/null 2>&1; then
         patch -d "$work" -p1 --forward --batch --dry-run < "$TOP/xen-patches/$p" | tail -n 20 >&2 || true

@@ -42,7 +42,9 @@ done
 
 LAB="$BUILD/lab"
 KREL=$(guest_kernel_release)
-[ -f "$LAB/xen" ] && [ -f "$LAB/dom0.cpio.gz" ] || die "lab images missing: run 'make lab'"
+# LAB_XEN: another hypervisor image (e.g. one built with part of the series, for bisecting).
+xen_image=${LAB_XEN:-$LAB/xen}
+[ -f "$xen_image" ] && [ -f "$LAB/dom0.cpio.gz" ] || die "lab images missing ($xen_image, $LAB/dom0.cpio.gz): run 'make lab'"
 
 [ -n "$run" ] || run="$(date +%Y%m%d-%H%M%S)-$scenario-$$"
 out="$LAB/runs/$run"
@@ -69,7 +71,7 @@ xen_args=${LAB_XEN_ARGS:-}
 [[ $xen_args =~ ^[A-Za-z0-9_=,.:\ -]*$ ]] || die "LAB_XEN_ARGS has characters other than option words: '$xen_args'"
 [[ $smp =~ ^[1-4]$ ]] || die "LAB_SMP must be 1..4 emulated CPUs, not '$smp'"
 qemu=(qemu-system-x86_64 -machine q35 -accel "tcg,thread=$tcg_thread" -cpu "$cpu" -m "$mem" -smp "$smp" -no-reboot
-      -kernel "$LAB/xen"
+      -kernel "$xen_image"
       -append "console=com1 com1=115200 dom0_mem=768M,max:768M smep=0 smap=0 loglvl=all guest_loglvl=all $xen_args"
       -initrd "/boot/vmlinuz-$KREL console=hvc0 quiet dmp.scenario=$scenario dmp.run=$run,$LAB/dom0.cpio.gz"
       -virtfs "local,path=$LAB,mount_tag=lab,security_model=none,id=lab")
