@@ -46,9 +46,8 @@ lab_once() {
     fi
 }
 
-# A lab test gets one retry, reported loudly: QEMU's emulation on a busy host has
-# shown rare memory corruption that is not ours (dom0's xl failing to decompress a kernel
-# image, with the unpatched hypervisor too; see docs/LAB.md). A test that fails twice fails.
+# A lab test gets one retry, reported loudly: the emulated machine on a shared, noisy host is
+# slow and its timing varies by an order of magnitude. A test that fails twice fails.
 lab_test() {
     local name=$1
     if lab_once "$@"; then

@@ -56,10 +56,13 @@ cp -r "$TOP/tests/lab/scenarios" "$out/scenarios"
 ln -sfn "$run" "$LAB/runs/latest"
 for kv in ${env[@]+"${env[@]}"}; do echo "export $kv"; done > "$out/scenario.env"
 
-# TCG threading (LAB_TCG_THREAD=multi|single). multi (one thread per vCPU) is what the test
-# suite is validated with; on a busy host it has shown rare memory corruption in dom0 and guests.
-# single removes that suspect but, in the dmp-patch scenario, its shadow guest panicked twice in
-# error_entry (exception stack overflow): an open lead, see docs/LAB.md.
+# Xen switches FPU/SSE state lazily on AMD (CR0.TS, #NM). Under QEMU TCG that corrupts the
+# register state of processes in dom0 and in guests once two domains are busy (stock Xen too;
+# tests/lab/scenarios/pair-stress.sh reproduces it within minutes, docs/LAB.md has the runs), so
+# the lab forces eager switching. LAB_LAZY_FPU=1 restores Xen's default, to show the bug.
+fpu_arg="spec-ctrl=eager-fpu"
+[ "${LAB_LAZY_FPU:-0}" = 1 ] && fpu_arg=""
+# TCG threading (LAB_TCG_THREAD=multi|single); multi (one thread per vCPU) is the default.
 tcg_thread=${LAB_TCG_THREAD:-multi}
 [[ $tcg_thread =~ ^(single|multi)$ ]] || die "LAB_TCG_THREAD must be single or multi, not '$tcg_thread'"
 smp=${LAB_SMP:-2}
@@ -72,7 +75,7 @@ xen_args=${LAB_XEN_ARGS:-}
 [[ $smp =~ ^[1-4]$ ]] || die "LAB_SMP must be 1..4 emulated CPUs, not '$smp'"
 qemu=(qemu-system-x86_64 -machine q35 -accel "tcg,thread=$tcg_thread" -cpu "$cpu" -m "$mem" -smp "$smp" -no-reboot
       -kernel "$xen_image"
-      -append "console=com1 com1=115200 dom0_mem=768M,max:768M smep=0 smap=0 loglvl=all guest_loglvl=all $xen_args"
+      -append "console=com1 com1=115200 dom0_mem=768M,max:768M smep=0 smap=0 $fpu_arg loglvl=all guest_loglvl=all $xen_args"
       -initrd "/boot/vmlinuz-$KREL console=hvc0 quiet dmp.scenario=$scenario dmp.run=$run,$LAB/dom0.cpio.gz"
       -virtfs "local,path=$LAB,mount_tag=lab,security_model=none,id=lab")
 

@@ -12,7 +12,9 @@ guest_config() {
         echo "vcpus=1"
         echo "kernel=\"$LAB_IMAGES/vmlinuz\""
         echo "ramdisk=\"$LAB_IMAGES/guest.cpio.gz\""
-        echo "extra=\"console=hvc0 quiet dmp.run=$run\""
+        # GUEST_VERBOSE=1: kernel info messages on the console (segfault lines name ip and address).
+        local verbose=""; [ "${GUEST_VERBOSE:-0}" = 1 ] && verbose="loglevel=7 "
+        echo "extra=\"console=hvc0 quiet ${verbose}dmp.run=$run\""
         [ "$type" = pv ] || echo "hap=$hap"
         # TCG has no NRIP-save: without this the guest loops on RDTSCP emulation.
         echo "tsc_mode=\"native\""
