@@ -5,20 +5,7 @@
 # Run with --mem 3072. Writes $OUTDIR/balance-trace.txt and the decision log.
 set -eu
 . "$LAB_SCENARIOS/lib.sh"
-# Guests boot from copies in dom0's tmpfs: libxenguest mmaps the kernel, and reading it over
-# the 9p share while other guests' consoles are logged there failed ("unable to XZ decompress
-# kernel: Invalid kernel") for the second of several guests.
-mkdir -p /run/img && cp "$LAB_IMAGES/vmlinuz" "$LAB_IMAGES/guest.cpio.gz" /run/img/
-LAB_IMAGES=/run/img
-# Xen tools in this lab's dom0 (xl's background process, xenstore-write, libxentoolcore users)
-# sporadically died with SIGSEGV under load; a command that must happen is retried.
-try() { n=0; until "$@"; do n=$((n + 1)); [ $n -lt 4 ] || return 1; sleep 1; done; }
-# xl create failed the same way ("unable to XZ decompress kernel: Invalid kernel") for a second
-# guest; retry after removing what the failed attempt left.
-create() {  # NAME CONFIG [xl create options]
-    local name=$1 cfg=$2; shift 2
-    try sh -c "xl create $* '$cfg' >/dev/null || { xl destroy '$name' 2>/dev/null; exit 1; }"
-}
+images_in_tmpfs
 PREFIX=${PREFIX:-}; OUTDIR=${OUTDIR:-$LAB_OUT}
 POLICY=${POLICY:-balance}; BUDGET=${BUDGET:-1024}; RESERVE=${RESERVE:-32}
 MEM=${MEM:-320}; MAXMEM=${MAXMEM:-640}   # gb, gc: MEM; ga: MAXMEM
@@ -65,7 +52,7 @@ done
 for spec in "gb 0 $MEM 64m:1500s" "gc 1 $MEM 32m:1500s" "ga 1 $MAXMEM $ramp"; do
     set -- $spec
     cfg=$(guest_config "$PREFIX$1" pvh "$2" "$3" "wsswork,--schedule,$4,--max-seconds,1500")
-    create "$PREFIX$1" "$cfg" -p
+    create_guest "$PREFIX$1" "$cfg" -p
 done
 # Unpaused together: a paused guest's balloon cannot move, and the policy would count it as
 # stuck if it waited for the others to boot.

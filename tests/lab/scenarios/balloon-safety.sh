@@ -4,20 +4,7 @@
 # budget forces shrinking; restarting dmpd mid-run loses no settings and no guest state.
 set -eu
 . "$LAB_SCENARIOS/lib.sh"
-# Guests boot from copies in dom0's tmpfs: libxenguest mmaps the kernel, and reading it over
-# the 9p share while other guests' consoles are logged there failed ("unable to XZ decompress
-# kernel: Invalid kernel") for the second of several guests.
-mkdir -p /run/img && cp "$LAB_IMAGES/vmlinuz" "$LAB_IMAGES/guest.cpio.gz" /run/img/
-LAB_IMAGES=/run/img
-# Xen tools in this lab's dom0 (xl's background process, xenstore-write, libxentoolcore users)
-# sporadically died with SIGSEGV under load; a command that must happen is retried.
-try() { n=0; until "$@"; do n=$((n + 1)); [ $n -lt 4 ] || return 1; sleep 1; done; }
-# xl create failed the same way ("unable to XZ decompress kernel: Invalid kernel") for a second
-# guest; retry after removing what the failed attempt left.
-create() {  # NAME CONFIG [xl create options]
-    local name=$1 cfg=$2; shift 2
-    try sh -c "xl create $* '$cfg' >/dev/null || { xl destroy '$name' 2>/dev/null; exit 1; }"
-}
+images_in_tmpfs
 fail=0
 export DMPD_SOCKET=/run/dmp/dmpd.sock
 # dom0 gets four times a guest's CPU weight (the usual advice for Xen hosts), so the daemon and
@@ -61,7 +48,7 @@ start_dmpd() {
 for spec in "ok 1 384" "stk 1 384" "nob 0 256"; do
     set -- $spec
     cfg=$(guest_config "$1" pvh "$2" "$3" "wsswork,--schedule,32m:400s,--max-seconds,400")
-    create "$1" "$cfg" -p
+    create_guest "$1" "$cfg" -p
 done
 # Started together once all exist (libxl's console wait timed out for a guest created while
 # another booted on a loaded host); nob stays paused: it never runs, its balloon never reacts.

@@ -8,17 +8,7 @@
 # off (per-domain override estimator=none in xenstore) and on, and dmpd's hypercall time.
 set -eu
 . "$LAB_SCENARIOS/lib.sh"
-mkdir -p /run/img && cp "$LAB_IMAGES/vmlinuz" "$LAB_IMAGES/guest.cpio.gz" /run/img/
-LAB_IMAGES=/run/img     # libxenguest mmaps the kernel: read it from tmpfs, not the 9p share
-# Xen tools in this lab's dom0 (xl's background process, xenstore-write, libxentoolcore users)
-# sporadically died with SIGSEGV under load; a command that must happen is retried.
-try() { n=0; until "$@"; do n=$((n + 1)); [ $n -lt 4 ] || return 1; sleep 1; done; }
-# xl create failed the same way ("unable to XZ decompress kernel: Invalid kernel") for a second
-# guest; retry after removing what the failed attempt left.
-create() {  # NAME CONFIG [xl create options]
-    local name=$1 cfg=$2; shift 2
-    try sh -c "xl create $* '$cfg' >/dev/null || { xl destroy '$name' 2>/dev/null; exit 1; }"
-}
+images_in_tmpfs
 WSS_A=${WSS_A:-64}; WSS_B=${WSS_B:-160}; PHASE_A=${PHASE_A:-240}; PHASE_B=${PHASE_B:-120}
 MEM=${MEM:-384}; NEED=${NEED:-8}; DEADLINE=${DEADLINE:-900}; MODES=${MODES:-sh:0,hap:1}
 # Stated error: estimate - wsswork set within [-LO%, +HI MiB] (HI covers the guest kernel's,
@@ -60,7 +50,7 @@ for m in $(echo "$MODES" | tr ',' ' '); do
     try xenstore-write "$ov" none
     cfg=$(guest_config "$g" pvh "${m##*:}" "$MEM" \
           "wsswork,--schedule,${WSS_A}m:${PHASE_A}s;${WSS_B}m:${PHASE_B}s,--max-seconds,$((PHASE_A + PHASE_B + 30))")
-    create "$g" "$cfg"
+    create_guest "$g" "$cfg"
     # Baseline: the guest holds WSS_A for 20 s of its own time with sampling off.
     full=; t=0
     while [ $t -lt 600 ]; do

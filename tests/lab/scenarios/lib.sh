@@ -31,3 +31,21 @@ run_guest() {
     echo "== guest $name ($(grep -E '^(type|hap)=' "$cfg" | tr '\n' ' '))"
     lab-guest --name "$name" --config "$cfg" --timeout "$t" --out "$LAB_OUT/$name.json" "$@"
 }
+
+# images_in_tmpfs: guests boot from copies in dom0's tmpfs. libxenguest mmaps the kernel, and
+# reading it over the 9p share while guest consoles are logged there is slow on a busy host.
+images_in_tmpfs() {
+    mkdir -p /run/img && cp "$LAB_IMAGES/vmlinuz" "$LAB_IMAGES/guest.cpio.gz" /run/img/ &&
+        LAB_IMAGES=/run/img
+}
+
+# try CMD...: up to four attempts a second apart, for steps that must happen (a dom0 tool can
+# time out talking to a daemon starved of CPU by busy guests).
+try() { n=0; until "$@"; do n=$((n + 1)); [ $n -lt 4 ] || return 1; sleep 1; done; }
+
+# create_guest NAME CONFIG [xl create options]: xl create, retried after removing what a failed
+# attempt left behind.
+create_guest() {
+    local name=$1 cfg=$2; shift 2
+    try sh -c "xl create $* '$cfg' >/dev/null || { xl destroy '$name' 2>/dev/null; exit 1; }"
+}
