@@ -4,10 +4,9 @@
 # from the plan cache in fast path mode and its unpatch.
 set -eu
 . "$LAB_SCENARIOS/lib.sh"
-# The five microbenchmark phases: the pipeline phase (many processes, compression) is
-# the benchmark's larger workload, and under emulation it is the most exposed to the lab
-# platform's process corruption (docs/LAB.md), which is not what this scenario tests.
-PT_PHASES=$(echo "${PT_PHASES:-forkexec:mmap:mprotect:pagefault:fork}" | tr : ";")   # --set PT_PHASES=a:b
+# All six phases: the pipeline (many processes, compression, output checked) is the most
+# sensitive check that a patched kernel still runs user space correctly.
+PT_PHASES=$(echo "${PT_PHASES:-forkexec:mmap:mprotect:pagefault:fork:pipeline}" | tr : ";")   # --set PT_PHASES=a:b
 export PATH=$PATH:/usr/bin
 
 fail=0

@@ -11,10 +11,9 @@
 # exit 1, untouched, no journal), an unknown domain (exit 2).
 set -eu
 . "$LAB_SCENARIOS/lib.sh"
-# The five microbenchmark phases: the pipeline phase (many processes, compression) is
-# the benchmark's larger workload, and under emulation it is the most exposed to the lab
-# platform's process corruption (docs/LAB.md), which is not what this scenario tests.
-PT_PHASES=$(echo "${PT_PHASES:-forkexec:mmap:mprotect:pagefault:fork}" | tr : ";")   # --set PT_PHASES=a:b
+# All six phases: the pipeline (many processes, compression, output checked) is the most
+# sensitive check that a patched kernel still runs user space correctly.
+PT_PHASES=$(echo "${PT_PHASES:-forkexec:mmap:mprotect:pagefault:fork:pipeline}" | tr : ";")   # --set PT_PHASES=a:b
 
 fail=0
 bad() { echo "FAIL: $*"; fail=1; }
