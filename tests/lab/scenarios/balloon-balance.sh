@@ -51,7 +51,7 @@ until dmpctl balance status >/dev/null 2>&1; do
 done
 for spec in "gb 0 $MEM 64m:1500s" "gc 1 $MEM 32m:1500s" "ga 1 $MAXMEM $ramp"; do
     set -- $spec
-    cfg=$(guest_config "$PREFIX$1" pvh "$2" "$3" "wsswork,--schedule,$4,--max-seconds,1500")
+    cfg=$(guest_config "$PREFIX$1" pvh "$2" "$3" "wsswork,--schedule,$4,--hold-at-size,--max-seconds,1500")
     create_guest "$PREFIX$1" "$cfg" -p
 done
 # Unpaused together: a paused guest's balloon cannot move, and the policy would count it as

@@ -473,6 +473,48 @@ static void test_wsswork_schedule(void)
     CHECK(num(&done, "steps") == 4);
 }
 
+/* --hold-at-size: every step holds its size for its whole duration, however long the
+ * growth took; a size that cannot be reached (address-space limit) holds the run until
+ * --max-seconds instead of moving on. */
+static void test_wsswork_hold_at_size(void)
+{
+    char *argv[] = { wsswork, (char *)"--schedule", (char *)"1m:300ms,24m:300ms,2m:300ms",
+                     (char *)"--interval", (char *)"20ms", (char *)"--hold-at-size", NULL };
+    struct wss_line l[256];
+    int n, alloc, ndone;
+    struct fj_obj done;
+    CHECK_EQ_U64(run_wsswork(argv, 0, l, 256, &n, &alloc, &done, &ndone), 0);
+    for (int s = 0; s < 3; s++) {
+        double reached = -1, last = -1;
+        for (int i = 0; i < n; i++) {
+            if (l[i].step != s)
+                continue;
+            if (reached < 0 && l[i].set == l[i].target)
+                reached = l[i].t;
+            last = l[i].t;
+        }
+        CHECK(reached >= 0);
+        /* The last report of a step comes at most one interval before its end. */
+        CHECK(last - reached >= 0.3 - 0.05);
+        if (!(last - reached >= 0.25))
+            fprintf(stderr, "step %d held its size %.3f s\n", s, last - reached);
+    }
+    CHECK_EQ_U64(ndone, 1);
+    CHECK(num(&done, "steps") == 3);
+
+#if !defined(__SANITIZE_ADDRESS__)
+    char *argv2[] = { wsswork, (char *)"--schedule", (char *)"1m:200ms,256m:200ms,1m:200ms",
+                      (char *)"--hold-at-size", (char *)"--max-seconds", (char *)"2",
+                      (char *)"--retry", (char *)"100ms", NULL };
+    CHECK_EQ_U64(run_wsswork(argv2, 64ull << 20, l, 256, &n, &alloc, &done, &ndone), 0);
+    CHECK(alloc >= 2);
+    CHECK_EQ_U64(ndone, 1);
+    CHECK(num(&done, "steps") == 1);
+    CHECK(strcmp(str(&done, "stopped"), "max-seconds reached") == 0);
+    CHECK(num(&done, "t") >= 1.9);
+#endif
+}
+
 static void test_wsswork_injected_fault(void)
 {
     for (int full = 0; full < 2; full++) {
@@ -555,6 +597,7 @@ int main(void)
     test_ptbench_sync();
     test_ptbench_sync_failures();
     test_wsswork_schedule();
+    test_wsswork_hold_at_size();
     test_wsswork_injected_fault();
     test_wsswork_enomem();
     test_wsswork_usage_errors();
