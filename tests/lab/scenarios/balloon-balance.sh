@@ -49,29 +49,32 @@ until dmpctl balance status >/dev/null 2>&1; do
     t=$((t + 1)); [ $t -lt 120 ] || { echo "FAIL: dmpd did not answer within 120 s"; exit 1; }
     sleep 1
 done
-for spec in "gb 0 $MEM 64m:1500s" "gc 1 $MEM 32m:1500s" "ga 1 $MAXMEM $ramp"; do
+# gb and gc report every 5 s (ga every second): every console line is logged by dom0 over 9p.
+for spec in "gb 0 $MEM 64m:1500s 5s" "gc 1 $MEM 32m:1500s 5s" "ga 1 $MAXMEM $ramp 1s"; do
     set -- $spec
-    cfg=$(guest_config "$PREFIX$1" pvh "$2" "$3" "wsswork,--schedule,$4,--hold-at-size,--max-seconds,1500")
+    cfg=$(guest_config "$PREFIX$1" pvh "$2" "$3" "wsswork,--schedule,$4,--interval,$5,--hold-at-size,--max-seconds,1500")
     create_guest "$PREFIX$1" "$cfg" -p
 done
 # Unpaused together: a paused guest's balloon cannot move, and the policy would count it as
 # stuck if it waited for the others to boot.
 for g in gb gc ga; do try xl unpause "$PREFIX$g"; done
 # The trace starts at once: a shadow guest booting next to two busy ones took over four
-# minutes, by which time ga (HAP) had run its whole schedule.
+# minutes, by which time ga (HAP) had run its whole schedule. Its time column is dom0's clock
+# (seconds since the guests were unpaused), not a count of loop turns: under load one turn
+# of this loop has taken a minute.
 : > "$OUTDIR/balance-trace.txt"
-s=0
-while [ $s -lt 1200 ]; do
+t0=$(date +%s); s=0
+while [ $s -lt 1500 ]; do
     for g in ga gb gc; do
-        # One awk over the console log (busybox tail/grep pipelines on the 9p share died
-        # with SIGSEGV while xenconsoled appended to the file).
-        set_b=$(awk -v f='"set_bytes":' 'index($0, "@@DMP-WSS") == 1 { l = $0 }
-            END { v = 0; i = index(l, f); if (i) { v = substr(l, i + length(f)); sub(/[,}].*/, "", v) } print v + 0 }' \
-            "$LAB_OUT/guests/guest-$PREFIX$g.log" 2>/dev/null || echo 0)
+        # The last report line from the tail of the console log (the whole log grows by a line
+        # a second per guest and is read over 9p).
+        set_b=$(tail -c 4096 "$LAB_OUT/guests/guest-$PREFIX$g.log" 2>/dev/null |
+            awk -v f='"set_bytes":' 'index($0, "@@DMP-WSS") == 1 { l = $0 }
+            END { v = 0; i = index(l, f); if (i) { v = substr(l, i + length(f)); sub(/[,}].*/, "", v) } print v + 0 }' || echo 0)
         echo "$s $g $((${set_b:-0} / 1048576)) $(dmpctl mem-info "$PREFIX$g" 2>/dev/null | tail -n 1)" >> "$OUTDIR/balance-trace.txt"
     done
     grep -q '@@DMP-DONE' "$LAB_OUT/guests/guest-${PREFIX}ga.log" && break
-    sleep 5; s=$((s + 5))
+    sleep 5; s=$(($(date +%s) - t0))
 done
 for g in gb gc ga; do
     started "$g" || { echo "FAIL: wsswork did not start in $PREFIX$g within ${s}s"; exit 1; }
