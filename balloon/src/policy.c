@@ -54,6 +54,7 @@ const char *dmp_reason_name(enum dmp_reason r)
         [DMP_REASON_STUCK_BACKOFF] = "stuck-backoff",
         [DMP_REASON_NO_BALLOON] = "no-balloon",
         [DMP_REASON_STATIC] = "static",
+        [DMP_REASON_BOOTING] = "booting",
     };
     if ((unsigned)r < sizeof(names) / sizeof(names[0]) && names[r])
         return names[r];
@@ -84,6 +85,8 @@ void dmp_guest_settings_default(struct dmp_guest_settings *s)
     s->rate_limit_kib = 256 * 1024;
     s->min_change_interval_ms = 10 * 1000;
     s->stuck_timeout_ms = 30 * 1000;
+    /* Under emulation a guest has taken over four minutes from creation to xenbus. */
+    s->boot_grace_ms = 10 * 60 * 1000;
     s->estimator = DMP_WSS_SAMPLING;
 }
 
@@ -114,6 +117,7 @@ static const char *ksz(uint64_t kib, char *buf, size_t len)
 struct work {
     bool fixed;             /* not moved by the allocator this step */
     bool frozen_stuck;      /* fixed because of a stall */
+    bool booting;           /* fixed: PV drivers not up yet */
     bool just_stuck;
     bool pressure;
     bool safety_raise;      /* old target is below the floor: raising is not optional */
@@ -129,6 +133,15 @@ static void observe(const struct dmp_policy_params *pp, const struct dmp_host_in
                     const struct dmp_guest_input *g, struct dmp_guest_track *t, struct work *w)
 {
     uint64_t now = h->now_ms, tol = pp->stuck_tolerance_kib;
+
+    /* A booting guest's balloon cannot react yet: a push now would only be judged a stall,
+     * and three stalls make a working driver "no-balloon" for good. */
+    if (g->pv_drivers_pending && g->age_ms < g->set.boot_grace_ms &&
+        t->state == DMP_GUEST_OK && !t->ever_moved && g->balloon != DMP_BALLOON_ABSENT) {
+        w->booting = true;
+        t->pushing = false;
+        return;
+    }
 
     if (g->balloon == DMP_BALLOON_ABSENT) {
         t->state = DMP_GUEST_NO_BALLOON;
@@ -314,7 +327,7 @@ int dmp_policy_step(const struct dmp_policy_params *pp, const struct dmp_host_in
         bounds(pp, h, g, t, &w[i]);
         uint64_t old = g->target_kib;
         sum_old += old;
-        if (t->state == DMP_GUEST_NO_BALLOON || pp->kind == DMP_POLICY_STATIC) {
+        if (t->state == DMP_GUEST_NO_BALLOON || pp->kind == DMP_POLICY_STATIC || w[i].booting) {
             w[i].fixed = true;
             w[i].target = old;
         } else if (t->state == DMP_GUEST_STUCK) {
@@ -486,6 +499,8 @@ int dmp_policy_step(const struct dmp_policy_params *pp, const struct dmp_host_in
 
         if (t->state == DMP_GUEST_NO_BALLOON)
             d->reason = DMP_REASON_NO_BALLOON;
+        else if (w[i].booting)
+            d->reason = DMP_REASON_BOOTING;
         else if (w[i].just_stuck)
             d->reason = DMP_REASON_STUCK_DETECTED;
         else if (w[i].frozen_stuck)

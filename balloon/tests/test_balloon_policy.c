@@ -309,6 +309,63 @@ static void test_stuck_and_backoff(void)
     CHECK(d1[0].reason == DMP_REASON_NO_BALLOON && d1[0].new_target_kib == 2 * GiB);
 }
 
+/* A guest whose PV drivers are not up yet (still booting under emulation) is neither pushed
+ * nor judged: three pushes it cannot answer would make its working driver "no-balloon" for
+ * good. Once xenbus is up it is balanced as usual; a guest that never comes up is judged by
+ * behaviour after the boot grace. */
+static void test_booting_guest(void)
+{
+    struct dmp_policy_params p = params();
+    struct dmp_guest_input in[2] = {
+        guest(1, 2 * GiB, 2 * GiB, 4 * GiB, 0),           /* booting, would be shrunk */
+        guest(2, 1 * GiB, 1 * GiB, 4 * GiB, 1 * GiB),
+    };
+    in[0].balloon = DMP_BALLOON_UNKNOWN;
+    in[0].pv_drivers_pending = true;
+    in[0].set.boot_grace_ms = 300 * 1000;
+    struct dmp_guest_track t[2];
+    tracks_for(in, t, 2);
+    struct dmp_host_input h = { .now_ms = 0, .budget_kib = 3 * GiB + 256 * MiB,
+                                .reserve_kib = 256 * MiB, .free_kib = 256 * MiB };
+    struct dmp_decision d[2];
+    for (int s = 0; s < 200; s += 5) {       /* 200 s of boot: never pushed, never judged */
+        h.now_ms = in[0].age_ms = s * 1000ULL;
+        CHECK(dmp_policy_step(&p, &h, in, t, 2, d, NULL) == 0);
+        CHECK(d[0].reason == DMP_REASON_BOOTING && d[0].new_target_kib == 2 * GiB);
+        CHECK(d[0].state == DMP_GUEST_OK);
+        /* the others are balanced around what it holds */
+        CHECK(d[0].new_target_kib + d[1].new_target_kib <= 3 * GiB);
+        in[1].target_kib = in[1].actual_kib = d[1].new_target_kib;
+    }
+    CHECK(strstr(d[0].text, "booting") != NULL);
+    /* xenbus up: shrunk like any idle guest */
+    in[0].pv_drivers_pending = false;
+    h.now_ms = in[0].age_ms = 205 * 1000;
+    CHECK(dmp_policy_step(&p, &h, in, t, 2, d, NULL) == 0);
+    CHECK(d[0].reason == DMP_REASON_SHRINK && d[0].new_target_kib < 2 * GiB);
+
+    /* Never comes up (created paused): after the grace it is pushed, then judged stuck. */
+    struct dmp_guest_input nb[1] = { guest(3, 2 * GiB, 2 * GiB, 4 * GiB, 0) };
+    nb[0].balloon = DMP_BALLOON_UNKNOWN;
+    nb[0].pv_drivers_pending = true;
+    nb[0].set.boot_grace_ms = 20 * 1000;
+    struct dmp_guest_track nt[1];
+    tracks_for(nb, nt, 1);
+    struct dmp_host_input h2 = { .now_ms = 0, .budget_kib = 1 * GiB, .reserve_kib = 0 };
+    struct dmp_decision d1[1];
+    bool pushed_early = false, stuck = false;
+    for (int s = 0; s <= 120 && !stuck; s++) {
+        h2.now_ms = nb[0].age_ms = s * 1000ULL;
+        CHECK(dmp_policy_step(&p, &h2, nb, nt, 1, d1, NULL) == 0);
+        pushed_early |= s < 20 && d1[0].new_target_kib != 2 * GiB;
+        stuck = d1[0].reason == DMP_REASON_STUCK_DETECTED;
+        nb[0].target_kib = d1[0].new_target_kib;
+    }
+    CHECK(!pushed_early);
+    CHECK(stuck);
+    CHECK_EQ_U64(h2.now_ms, 50 * 1000);      /* pushed at 20 s, stuck-timeout 30 s */
+}
+
 /* Xen counts a few pages of its own in what a guest holds: the lab saw actual = static-max +
  * 64 KiB. A stuck guest's frozen target must still not exceed its ceiling (a target above
  * static-max cannot be written). */
@@ -505,6 +562,7 @@ int main(void)
     test_hysteresis_rate_interval();
     test_weights_and_baselines();
     test_stuck_and_backoff();
+    test_booting_guest();
     test_stuck_freeze_capped_at_ceiling();
     test_pressure_and_host_free();
     test_conservation_property();

@@ -63,6 +63,7 @@ struct guest {
     enum dmp_guest_state last_state;
     struct dmp_decision last;
     bool have_last;
+    uint64_t first_seen_ms;         /* dmpd's clock; a restarted dmpd starts it afresh */
 };
 
 struct svc {
@@ -512,6 +513,7 @@ static void step(struct svc *s, uint64_t now)
             struct guest *old = find_guest(s, ids[i]);
             g = old ? old : &s->g[s->n++];
             init_guest(s, g, ids[i], name);
+            g->first_seen_ms = now;
             dmpd_log(s->d, SVC, "guest-new", "domain %u (%s): %s, target %" PRIu64 " KiB, max %" PRIu64 " KiB",
                      ids[i], name, bi.hvm ? (bi.hap ? "hap" : "shadow") : "pv", bi.target_kib,
                      bi.static_max_kib);
@@ -534,6 +536,8 @@ static void step(struct svc *s, uint64_t now)
         x->set = set;
         if (set.estimator == DMP_WSS_SAMPLING)
             dmp_wss_sampling_estimate(&g->est, &x->wss);
+        x->pv_drivers_pending = !bi.pv_drivers_up;
+        x->age_ms = now - g->first_seen_ms;
         x->balloon = bi.feature_balloon == DMP_FEATURE_PRESENT  ? DMP_BALLOON_PRESENT
                    : bi.feature_balloon == DMP_FEATURE_ABSENT ? DMP_BALLOON_ABSENT
                                                               : DMP_BALLOON_UNKNOWN;

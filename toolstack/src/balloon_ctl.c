@@ -86,6 +86,18 @@ int dmp_balloon_read(struct xs_handle *xs, struct xc_interface_core *xchc, uint3
         out->feature_balloon = fb ? DMP_FEATURE_PRESENT : DMP_FEATURE_ABSENT;
     else
         out->feature_balloon = DMP_FEATURE_UNKNOWN;
+    /* Linux writes no feature-balloon, but announces its shutdown handlers as soon as xenbus
+     * is up, which is also when its balloon driver starts watching memory/target. */
+    static const char *const announced[] = { "feature-balloon", "feature-poweroff",
+                                             "feature-reboot", "feature-suspend" };
+    out->pv_drivers_up = false;
+    for (size_t i = 0; i < sizeof(announced) / sizeof(announced[0]) && !out->pv_drivers_up; i++) {
+        snprintf(path, sizeof(path), "/local/domain/%u/control/%s", domid, announced[i]);
+        unsigned int len;
+        char *v = xs_read(xs, XBT_NULL, path, &len);
+        out->pv_drivers_up = v != NULL;
+        free(v);
+    }
     return 0;
 }
 

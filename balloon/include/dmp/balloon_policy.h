@@ -44,6 +44,7 @@ struct dmp_guest_settings {
     uint64_t rate_limit_kib;        /* most a target moves per step (0: unlimited) */
     uint64_t min_change_interval_ms;
     uint64_t stuck_timeout_ms;
+    uint64_t boot_grace_ms;         /* longest a guest with pending PV drivers is left alone */
     enum dmp_wss_method estimator;
 };
 
@@ -87,6 +88,12 @@ struct dmp_guest_input {
     struct dmp_wss_estimate wss;
     struct dmp_guest_report report;
     enum dmp_balloon_presence balloon;
+    /* The guest's PV drivers have not announced themselves yet (Linux writes no
+     * feature-balloon; it writes control/feature-poweroff once xenbus is up, and its balloon
+     * watch is set up at the same time). Until then its balloon cannot react: it is neither
+     * pushed nor judged, for at most set.boot_grace_ms after the balancer first saw it. */
+    bool pv_drivers_pending;
+    uint64_t age_ms;                /* since the balancer first saw the guest */
 };
 
 enum dmp_guest_state {
@@ -132,6 +139,7 @@ enum dmp_reason {
     DMP_REASON_STUCK_BACKOFF,
     DMP_REASON_NO_BALLOON,
     DMP_REASON_STATIC,
+    DMP_REASON_BOOTING,
 };
 const char *dmp_reason_name(enum dmp_reason r);
 

@@ -38,6 +38,7 @@ struct dmp_balloon_info {
     uint64_t actual_kib;        /* pages the guest holds now (Xen tot_pages) */
     uint64_t maxmem_kib;        /* Xen's max_pages */
     enum dmp_balloon_feature feature_balloon;   /* control/feature-balloon */
+    bool pv_drivers_up;         /* the guest wrote a control/feature-* key (xenbus is up) */
 };
 
 /* Read the state of domid. Returns 0, or -1 with a message in err. */
