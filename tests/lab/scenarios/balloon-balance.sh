@@ -28,7 +28,11 @@ min-change-interval = 5s
 stuck-timeout = 40s
 EOT
 export DMPD_SOCKET=/run/dmp/dmpd.sock
-ramp="48m:40s;96m:8s;144m:8s;192m:8s;240m:8s;288m:8s;336m:60s;48m:80s"
+# ga's set grows by 48 MiB every 20 s (once each size is reached): about 2.4 MiB/s, which a
+# 5 s control loop follows (sampling sees a size one interval late, the policy acts the next
+# step, the other balloons deflate within a few seconds). At 48 MiB per 8 s (6 MiB/s) the
+# guest's kernel OOM-killed wsswork before the balancer had moved memory to it (run bb-4).
+ramp="48m:40s;96m:20s;144m:20s;192m:20s;240m:20s;288m:20s;336m:60s;48m:80s"
 started() { grep -q '@@DMP-WSS' "$LAB_OUT/guests/guest-$PREFIX$1.log" 2>/dev/null; }
 # gb (shadow) and gc (HAP) hold small sets for the whole run; ga (HAP) ramps up and down.
 # All three are built paused before any runs (dmpd already up): building a guest decompresses its kernel in
@@ -73,7 +77,8 @@ while [ $s -lt 1500 ]; do
             END { v = 0; i = index(l, f); if (i) { v = substr(l, i + length(f)); sub(/[,}].*/, "", v) } print v + 0 }' || echo 0)
         echo "$s $g $((${set_b:-0} / 1048576)) $(dmpctl mem-info "$PREFIX$g" 2>/dev/null | tail -n 1)" >> "$OUTDIR/balance-trace.txt"
     done
-    grep -q '@@DMP-DONE' "$LAB_OUT/guests/guest-${PREFIX}ga.log" && break
+    # DONE when wsswork finished its schedule, EXIT also when it was killed (OOM).
+    grep -q '@@DMP-DONE\|@@DMP-EXIT' "$LAB_OUT/guests/guest-${PREFIX}ga.log" && break
     sleep 5; s=$(($(date +%s) - t0))
 done
 for g in gb gc ga; do
