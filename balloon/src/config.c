@@ -37,6 +37,7 @@ static const struct key keys[] = {
     { "min-change-interval", K_DURATION, S_DOMAIN, GS(min_change_interval_ms), 0, BIG },
     { "stuck-timeout", K_DURATION, S_DOMAIN, GS(stuck_timeout_ms), 1000, BIG },
     { "boot-grace", K_DURATION, S_DOMAIN, GS(boot_grace_ms), 0, BIG },
+    { "floor-hold", K_DURATION, S_DOMAIN, GS(floor_hold_ms), 0, BIG },
     { "estimator", K_ESTIMATOR, S_DOMAIN, GS(estimator), 0, 0 },
     { "policy", K_POLICY, S_GLOBAL, PP(kind), 0, 0 },
     { "budget", K_SIZE, S_GLOBAL, CF(budget_kib), 0, BIG },

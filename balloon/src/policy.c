@@ -87,6 +87,7 @@ void dmp_guest_settings_default(struct dmp_guest_settings *s)
     s->stuck_timeout_ms = 30 * 1000;
     /* Under emulation a guest has taken over four minutes from creation to xenbus. */
     s->boot_grace_ms = 10 * 60 * 1000;
+    s->floor_hold_ms = 60 * 1000;
     s->estimator = DMP_WSS_SAMPLING;
 }
 
@@ -231,6 +232,17 @@ static void bounds(const struct dmp_policy_params *pp, const struct dmp_host_inp
         }
         if (g->report.present && g->report.used_kib)
             floor = max64(floor, g->report.used_kib + pp->safety_margin_kib);
+        /* Quick to grow, slow to shrink, in the policy too: the estimator's fast average
+         * follows a single low sample halfway down (a guest that stalled while growing
+         * touched little), and shrinking on it took memory from a guest whose set was still
+         * growing, which its kernel answered with an OOM kill (lab run bb-5). A floor stands
+         * for floor-hold after its last peak. */
+        if (floor >= t->held_floor_kib || h->now_ms - t->held_floor_ms >= g->set.floor_hold_ms) {
+            t->held_floor_kib = floor;
+            t->held_floor_ms = h->now_ms;
+        } else {
+            floor = t->held_floor_kib;
+        }
     }
     floor = align_up(floor, gran);
     if (floor > w->ceiling) {

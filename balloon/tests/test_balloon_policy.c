@@ -309,6 +309,44 @@ static void test_stuck_and_backoff(void)
     CHECK(d1[0].reason == DMP_REASON_NO_BALLOON && d1[0].new_target_kib == 2 * GiB);
 }
 
+/* Slow to shrink: one low estimate (the fast average halfway down) must not take memory
+ * from a guest whose floor was higher within floor-hold; after the hold it may shrink. */
+static void test_floor_hold(void)
+{
+    struct dmp_policy_params p = params();
+    struct dmp_guest_input in[2] = {
+        guest(1, 400 * MiB, 400 * MiB, 640 * MiB, 240 * MiB),
+        guest(2, 320 * MiB, 320 * MiB, 320 * MiB, 32 * MiB),
+    };
+    in[0].set.rate_limit_kib = 0;
+    struct dmp_guest_track t[2];
+    tracks_for(in, t, 2);
+    struct dmp_host_input h = { .now_ms = 0, .budget_kib = 752 * MiB, .reserve_kib = 32 * MiB };
+    struct dmp_decision d[2];
+    CHECK(dmp_policy_step(&p, &h, in, t, 2, d, NULL) == 0);
+    uint64_t held = d[0].floor_kib;
+    CHECK_EQ_U64(held, 264 * MiB);              /* 240M + 10 % headroom */
+    in[0].wss.bytes = in[0].wss.upper = 135 * MiB * 1024;  /* one low sample */
+    for (int s = 1; s <= 11; s++) {
+        h.now_ms = s * 5000ULL;
+        CHECK(dmp_policy_step(&p, &h, in, t, 2, d, NULL) == 0);
+        CHECK_EQ_U64(d[0].floor_kib, held);
+        CHECK(d[0].new_target_kib >= held);
+        for (int i = 0; i < 2; i++)     /* balloons that follow at once */
+            in[i].target_kib = in[i].actual_kib = d[i].new_target_kib;
+    }
+    h.now_ms = 60 * 1000;                       /* the hold is over */
+    CHECK(dmp_policy_step(&p, &h, in, t, 2, d, NULL) == 0);
+    CHECK_EQ_U64(d[0].floor_kib, 149 * MiB);   /* 135M + 10 %, rounded up */
+    for (int i = 0; i < 2; i++)
+        in[i].target_kib = in[i].actual_kib = d[i].new_target_kib;
+    /* a rising estimate raises the floor at once */
+    in[0].wss.bytes = in[0].wss.upper = 300 * MiB * 1024;
+    h.now_ms += 5000;
+    CHECK(dmp_policy_step(&p, &h, in, t, 2, d, NULL) == 0);
+    CHECK_EQ_U64(d[0].floor_kib, 330 * MiB);
+}
+
 /* A guest whose PV drivers are not up yet (still booting under emulation) is neither pushed
  * nor judged: three pushes it cannot answer would make its working driver "no-balloon" for
  * good. Once xenbus is up it is balanced as usual; a guest that never comes up is judged by
@@ -563,6 +601,7 @@ int main(void)
     test_weights_and_baselines();
     test_stuck_and_backoff();
     test_booting_guest();
+    test_floor_hold();
     test_stuck_freeze_capped_at_ceiling();
     test_pressure_and_host_free();
     test_conservation_property();

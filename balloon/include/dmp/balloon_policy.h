@@ -45,6 +45,7 @@ struct dmp_guest_settings {
     uint64_t min_change_interval_ms;
     uint64_t stuck_timeout_ms;
     uint64_t boot_grace_ms;         /* longest a guest with pending PV drivers is left alone */
+    uint64_t floor_hold_ms;         /* a floor stands this long after its last peak */
     enum dmp_wss_method estimator;
 };
 
@@ -116,6 +117,7 @@ struct dmp_guest_track {
     bool ever_moved;                /* the balloon has reacted at least once */
     bool seen_report;
     uint64_t last_swap_in, last_oom;
+    uint64_t held_floor_kib, held_floor_ms;     /* highest recent floor, and since when */
 };
 
 struct dmp_host_input {
