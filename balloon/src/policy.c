@@ -211,6 +211,30 @@ static void observe(const struct dmp_policy_params *pp, const struct dmp_host_in
     t->retry_at_ms = now + backoff;
 }
 
+/* A guest whose estimate just rose is likely to rise as much again before the next estimate
+ * (a workload that grows in steps): the last rise above the recent peak is kept as extra
+ * headroom for floor-hold. A percentage alone left a guest growing 48 MiB at a time less
+ * room than one step, and its kernel OOM-killed the workload between two samples (lab run
+ * bb-6). The rise is measured from the peak, not the last sample, so an estimate recovering
+ * from one low sample does not count as growth. */
+static uint64_t growth_headroom(const struct dmp_host_input *h, const struct dmp_guest_input *g,
+                                struct dmp_guest_track *t, uint64_t up)
+{
+    uint64_t hold = g->set.floor_hold_ms, now = h->now_ms;
+    if (t->peak_wss_kib && up > t->peak_wss_kib &&
+        (up - t->peak_wss_kib >= t->rise_kib || now - t->rise_ms >= hold)) {
+        t->rise_kib = up - t->peak_wss_kib;
+        t->rise_ms = now;
+    } else if (now - t->rise_ms >= hold) {
+        t->rise_kib = 0;
+    }
+    if (up >= t->peak_wss_kib || now - t->peak_wss_ms >= hold) {
+        t->peak_wss_kib = up;
+        t->peak_wss_ms = now;
+    }
+    return t->rise_kib;
+}
+
 static void bounds(const struct dmp_policy_params *pp, const struct dmp_host_input *h,
                    const struct dmp_guest_input *g, struct dmp_guest_track *t, struct work *w)
 {
@@ -228,7 +252,7 @@ static void bounds(const struct dmp_policy_params *pp, const struct dmp_host_inp
     if (pp->kind == DMP_POLICY_BALANCE) {
         if (g->wss.valid) {
             uint64_t up = (g->wss.upper + 1023) / 1024;
-            floor = max64(floor, up + up * g->set.headroom_pct / 100);
+            floor = max64(floor, up + up * g->set.headroom_pct / 100 + growth_headroom(h, g, t, up));
         }
         if (g->report.present && g->report.used_kib)
             floor = max64(floor, g->report.used_kib + pp->safety_margin_kib);

@@ -340,11 +340,45 @@ static void test_floor_hold(void)
     CHECK_EQ_U64(d[0].floor_kib, 149 * MiB);   /* 135M + 10 %, rounded up */
     for (int i = 0; i < 2; i++)
         in[i].target_kib = in[i].actual_kib = d[i].new_target_kib;
-    /* a rising estimate raises the floor at once */
+    /* a rising estimate raises the floor at once, with its rise as extra headroom */
     in[0].wss.bytes = in[0].wss.upper = 300 * MiB * 1024;
     h.now_ms += 5000;
     CHECK(dmp_policy_step(&p, &h, in, t, 2, d, NULL) == 0);
-    CHECK_EQ_U64(d[0].floor_kib, 330 * MiB);
+    CHECK_EQ_U64(d[0].floor_kib, (330 + 165) * MiB);
+}
+
+/* A guest growing in steps gets its last step as headroom on top of the percentage, for
+ * floor-hold; an estimate recovering from one low sample is not growth. */
+static void test_growth_headroom(void)
+{
+    struct dmp_policy_params p = params();
+    struct dmp_guest_input in[1] = { guest(1, 300 * MiB, 300 * MiB, 2 * GiB, 100 * MiB) };
+    in[0].set.rate_limit_kib = 0;
+    struct dmp_guest_track t[1];
+    tracks_for(in, t, 1);
+    struct dmp_host_input h = { .now_ms = 0, .budget_kib = 2 * GiB, .reserve_kib = 0 };
+    struct dmp_decision d[1];
+    CHECK(dmp_policy_step(&p, &h, in, t, 1, d, NULL) == 0);
+    CHECK_EQ_U64(d[0].floor_kib, 110 * MiB);
+    for (int s = 1; s <= 3; s++) {                  /* +48 MiB per 20 s */
+        in[0].wss.bytes = in[0].wss.upper = (100 + 48 * (uint64_t)s) * MiB * 1024;
+        h.now_ms = s * 20000ULL;
+        CHECK(dmp_policy_step(&p, &h, in, t, 1, d, NULL) == 0);
+        uint64_t up = 100 + 48 * (uint64_t)s;
+        CHECK_EQ_U64(d[0].floor_kib, (up + (up + 9) / 10 + 48) * MiB);
+    }
+    /* A dip and its recovery within the hold: no new rise, the old one still counts. */
+    in[0].wss.bytes = in[0].wss.upper = 150 * MiB * 1024;
+    h.now_ms += 5000;
+    CHECK(dmp_policy_step(&p, &h, in, t, 1, d, NULL) == 0);
+    in[0].wss.bytes = in[0].wss.upper = 244 * MiB * 1024;
+    h.now_ms += 5000;
+    CHECK(dmp_policy_step(&p, &h, in, t, 1, d, NULL) == 0);
+    CHECK_EQ_U64(d[0].floor_kib, (244 + 25 + 48) * MiB);
+    /* Steady for longer than the hold: the rise is no longer counted. */
+    h.now_ms += 61000;
+    CHECK(dmp_policy_step(&p, &h, in, t, 1, d, NULL) == 0);
+    CHECK_EQ_U64(d[0].floor_kib, (244 + 25) * MiB);
 }
 
 /* A guest whose PV drivers are not up yet (still booting under emulation) is neither pushed
@@ -602,6 +636,7 @@ int main(void)
     test_stuck_and_backoff();
     test_booting_guest();
     test_floor_hold();
+    test_growth_headroom();
     test_stuck_freeze_capped_at_ceiling();
     test_pressure_and_host_free();
     test_conservation_property();

@@ -118,6 +118,8 @@ struct dmp_guest_track {
     bool seen_report;
     uint64_t last_swap_in, last_oom;
     uint64_t held_floor_kib, held_floor_ms;     /* highest recent floor, and since when */
+    uint64_t peak_wss_kib, peak_wss_ms;         /* highest recent estimate, and since when */
+    uint64_t rise_kib, rise_ms;                 /* its last rise, kept as headroom */
 };
 
 struct dmp_host_input {
