@@ -22,7 +22,7 @@
 struct window {
     bool used;
     uint64_t base;                 /* first gfn */
-    uint8_t *addr;                 /* NULL when nothing in the window could be mapped */
+    uint8_t *addr;
     uint64_t bad[WIN_FRAMES / 64]; /* bit set: frame not mapped */
     uint64_t last_use;
 };
@@ -107,17 +107,23 @@ static int window_get(struct dmp_fcache *c, uint64_t gfn, struct window **out)
         errs[i] = 0;
     }
     void *p = c->m.map(c->m.ctx, gfns, WIN_FRAMES, false, errs);
+    if (!p) {
+        /* The call itself failed (dom0 out of address space or memory, a transient privcmd
+         * error): unlike per-frame errors this says nothing about the guest, so it is not
+         * remembered; the next read asks again. */
+        c->st.map_failures++;
+        return -EIO;
+    }
     w->used = true;
     w->base = base;
     w->addr = p;
     w->last_use = c->tick;
-    /* A window where nothing maps is remembered too, so a scan over a hole does not ask Xen
-     * again for every page. */
+    /* Frames that did not map are remembered, so a scan over a hole does not ask Xen again
+     * for every page. */
     for (unsigned i = 0; i < WIN_FRAMES; i++)
-        if (!p || errs[i])
+        if (errs[i])
             w->bad[i / 64] |= 1ull << (i % 64);
-    if (p)
-        c->st.window_maps++;
+    c->st.window_maps++;
     c->last = victim;
     *out = w;
     return 0;

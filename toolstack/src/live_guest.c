@@ -383,6 +383,45 @@ static void read_banner(struct dmp_live *l, char *out, size_t outlen)
     out[n] = 0;
 }
 
+/* Scan vCPU v's page tables for the kernel image; on success fill k's map, root and flags.
+ * With page-table isolation a vCPU caught in user mode runs on the user PGD, which maps only
+ * the entry text; the kernel PGD is the 8 KiB-aligned page below it. Both are tried and the
+ * root showing more of the image is kept. The first error is kept in serr. */
+static int scan_vcpu(struct dmp_live *l, const struct dmp_live_vcpu *v, struct dmp_live_kernel *k,
+                     char *serr, size_t serrlen)
+{
+    unsigned flags = ptw_flags_of(v);
+    uint64_t lstar = v->lstar >= DMP_KMAP_START && v->lstar < DMP_KMAP_END ? v->lstar : 0;
+    uint64_t roots[2] = { v->cr3 & ~PTI_USER_PGD_BIT, v->cr3 };
+    int nroots = (v->cr3 & PTI_USER_PGD_BIT) && l->hvm ? 2 : 1;
+    if (nroots == 1)
+        roots[0] = v->cr3;
+    int first_rc = -ENOENT;
+    bool ok = false;
+    for (int i = 0; i < nroots; i++) {
+        struct dmp_kmap m;
+        char e[256];
+        int rc = dmp_kmap_scan(&l->vm.pm, roots[i], flags, lstar, &m, e, sizeof(e));
+        if (rc) {
+            if (!serr[0])
+                snprintf(serr, serrlen, "vCPU %u: %s", v->id, e);
+            first_rc = (rc == -EIO || first_rc == -EIO) ? -EIO : rc;
+            continue;
+        }
+        if (!ok || m.pages_present > k->map.pages_present) {
+            k->map = m;
+            k->cr3 = roots[i];
+            ok = true;
+        }
+    }
+    if (!ok)
+        return first_rc;
+    k->cr3_vcpu = v->id;
+    k->ptw_flags = flags;
+    k->lstar = lstar;
+    return 0;
+}
+
 int dmp_live_find_kernel(struct dmp_live *l, struct dmp_live_kernel *out, char *err, size_t errlen)
 {
     if (!l || !out)
@@ -393,43 +432,31 @@ int dmp_live_find_kernel(struct dmp_live *l, struct dmp_live_kernel *out, char *
     }
     struct dmp_live_kernel k;
     memset(&k, 0, sizeof(k));
-    const struct dmp_live_vcpu *v = NULL;
-    for (size_t i = 0; i < l->nvcpus && !v; i++)
-        if (l->vcpus[i].online && l->vcpus[i].long_mode)
-            v = &l->vcpus[i];
-    if (!v)
+    char serr[320] = "";
+    bool ok = false, any_vcpu = false;
+    double t0 = now();
+    /* Every vCPU's page tables map the kernel the same way; the first that shows it wins. A
+     * scan that could not read guest memory (dom0's failure, not the guest's) is tried once
+     * more before giving up. */
+    for (unsigned attempt = 0; attempt < 2 && !ok; attempt++) {
+        bool io_error = false;
+        for (size_t i = 0; i < l->nvcpus && !ok; i++) {
+            const struct dmp_live_vcpu *v = &l->vcpus[i];
+            if (!v->online || !v->long_mode)
+                continue;
+            any_vcpu = true;
+            int rc = scan_vcpu(l, v, &k, serr, sizeof(serr));
+            ok = rc == 0;
+            io_error = io_error || rc == -EIO;
+        }
+        if (!io_error)
+            break;
+    }
+    k.secs_scan = now() - t0;
+    if (!any_vcpu)
         return dmp_errf(err, errlen, -ENODEV,
                     "domain %u: no vCPU is in 64-bit mode with paging on (the guest kernel is "
                     "not running yet, or this is not an x86-64 kernel)", l->domid);
-    k.cr3_vcpu = v->id;
-    k.ptw_flags = ptw_flags_of(v);
-    k.lstar = v->lstar >= DMP_KMAP_START && v->lstar < DMP_KMAP_END ? v->lstar : 0;
-
-    /* With page-table isolation a vCPU caught in user mode runs on the user PGD, which maps
-     * only the entry text; the kernel PGD is the 8 KiB-aligned page below it. Try that first
-     * and keep whichever root shows more of the kernel image. */
-    double t0 = now();
-    uint64_t roots[2] = { v->cr3 & ~PTI_USER_PGD_BIT, v->cr3 };
-    int nroots = (v->cr3 & PTI_USER_PGD_BIT) && l->hvm ? 2 : 1;
-    if (nroots == 1)
-        roots[0] = v->cr3;
-    char serr[256] = "";
-    bool ok = false;
-    for (int i = 0; i < nroots; i++) {
-        struct dmp_kmap m;
-        char e[256];
-        if (dmp_kmap_scan(&l->vm.pm, roots[i], k.ptw_flags, k.lstar, &m, e, sizeof(e)) != 0) {
-            if (!serr[0])
-                snprintf(serr, sizeof(serr), "%s", e);
-            continue;
-        }
-        if (!ok || m.pages_present > k.map.pages_present) {
-            k.map = m;
-            k.cr3 = roots[i];
-            ok = true;
-        }
-    }
-    k.secs_scan = now() - t0;
     if (!ok)
         return dmp_errf(err, errlen, -ENOENT, "domain %u: cannot find the kernel image: %s", l->domid,
                     serr);

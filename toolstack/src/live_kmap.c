@@ -59,7 +59,7 @@ int dmp_kmap_scan(const struct dmp_physmem *pm, uint64_t cr3, unsigned ptw_flags
 {
     memset(out, 0, sizeof(*out));
     bool present[NSLOTS];
-    size_t nmapped = 0;
+    size_t nmapped = 0, unreadable = 0;
     for (uint64_t s = 0; s < NSLOTS; s++) {
         struct dmp_ptw_result r;
         int rc = dmp_ptwalk(pm, cr3, ptw_flags, DMP_KMAP_START + s * SLOT, &r);
@@ -68,11 +68,25 @@ int dmp_kmap_scan(const struct dmp_physmem *pm, uint64_t cr3, unsigned ptw_flags
          * the image (split large page with holes). */
         present[s] = rc == 0 || (rc == -EFAULT && r.level == 1);
         nmapped += present[s];
+        unreadable += rc == -EIO;
     }
-    if (!nmapped)
-        return kerr(err, errlen, -ENOENT,
-                    "nothing is mapped in the kernel text mapping 0xffffffff80000000-"
-                    "0xffffffffc0000000 (not an x86-64 Linux kernel, or it is not running yet)");
+    if (!nmapped) {
+        /* "Not mapped" and "could not read the tables" call for different remedies (the
+         * second is dom0's problem and may pass), so they are told apart. */
+        char msg[256];
+        if (unreadable)
+            snprintf(msg, sizeof(msg),
+                     "the page tables under root 0x%llx could not be read (%zu of %llu walks of "
+                     "the kernel text mapping failed to read guest memory)",
+                     (unsigned long long)(cr3 & DMP_PTW_ADDR_MASK), unreadable,
+                     (unsigned long long)NSLOTS);
+        else
+            snprintf(msg, sizeof(msg),
+                     "nothing is mapped in the kernel text mapping 0xffffffff80000000-"
+                     "0xffffffffc0000000 under root 0x%llx (not an x86-64 Linux kernel, or it "
+                     "is not running yet)", (unsigned long long)(cr3 & DMP_PTW_ADDR_MASK));
+        return kerr(err, errlen, unreadable ? -EIO : -ENOENT, msg);
+    }
 
     /* Group mapped slots, bridging short holes; pick the group holding the anchor. */
     uint64_t g_lo = 0, g_hi = 0;   /* slot range [g_lo, g_hi) */

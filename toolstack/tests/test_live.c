@@ -26,6 +26,7 @@ static uint64_t hole_lo = ~0ull, hole_hi = ~0ull;   /* frames [lo, hi) do not ex
 static uint64_t next_frame;
 static unsigned maps_ro, maps_rw, unmaps, reads_seen;
 static bool fail_table_reads;
+static unsigned fail_next_maps;
 
 static bool frame_ok(uint64_t gfn)
 {
@@ -35,8 +36,10 @@ static bool frame_ok(uint64_t gfn)
 static void *fake_map(void *ctx, const uint64_t *gfns, size_t n, bool writable, int *errs)
 {
     (void)ctx;
-    if (gfns[0] >= NFRAMES) {
-        errno = EINVAL;
+    if (fail_next_maps) {
+        /* A failure of the call itself (privcmd out of memory), not of any frame. */
+        fail_next_maps--;
+        errno = ENOMEM;
         return NULL;
     }
     bool any = false;
@@ -47,15 +50,14 @@ static void *fake_map(void *ctx, const uint64_t *gfns, size_t n, bool writable, 
         errs[i] = frame_ok(gfns[i]) ? 0 : -EINVAL;
         any = any || !errs[i];
     }
-    if (!any) {
-        errno = EINVAL;
-        return NULL;
-    }
     if (writable)
         maps_rw++;
     else
         maps_ro++;
-    return mem + gfns[0] * 4096;
+    /* Like privcmd, a batch where no frame maps still succeeds, with an error per frame. The
+     * cache must never touch such an address; the placeholder stands for it. */
+    static uint8_t placeholder;
+    return any ? mem + gfns[0] * 4096 : &placeholder;
 }
 
 static int fake_unmap(void *ctx, void *addr, size_t n)
@@ -80,7 +82,7 @@ static void reset_mem(void)
     memset(mem, 0, (size_t)NFRAMES * 4096);
     next_frame = 1;
     hole_lo = hole_hi = ~0ull;
-    maps_ro = maps_rw = unmaps = reads_seen = 0;
+    maps_ro = maps_rw = unmaps = reads_seen = fail_next_maps = 0;
     fail_table_reads = false;
 }
 
@@ -286,15 +288,24 @@ static void test_fcache(void)
     /* Missing frames: -EFAULT naming the first missing address, nothing touched. */
     CHECK_EQ_U64(dmp_fcache_read(c, 599 * 4096 + 8, buf, 8192, &bad), (uint64_t)-EFAULT);
     CHECK_EQ_U64(bad, 600 * 4096);
-    /* Frames beyond memory: the mapper maps nothing at all for that window. */
+    /* Frames beyond memory: no frame of that window maps; it is remembered as a hole. */
     CHECK_EQ_U64(dmp_fcache_read(c, (uint64_t)NFRAMES * 4096 + 16, buf, 8, &bad), (uint64_t)-EFAULT);
     CHECK_EQ_U64(bad, (uint64_t)NFRAMES * 4096 + 16);
+    unsigned maps_before = maps_ro;
+    CHECK_EQ_U64(dmp_fcache_read(c, (uint64_t)NFRAMES * 4096 + 64, buf, 8, &bad), (uint64_t)-EFAULT);
+    CHECK_EQ_U64(maps_ro, maps_before);
     /* Only two windows may stay mapped: the third evicted the least recently used. */
     struct dmp_fcache_stats st;
     dmp_fcache_get_stats(c, &st);
     CHECK(st.window_unmaps >= 1);
-    /* (the window beyond memory mapped nothing: it is cached as a hole, holding no mapping) */
-    CHECK_EQ_U64(st.window_maps - st.window_unmaps, 1);
+    CHECK_EQ_U64(st.window_maps - st.window_unmaps, 2);
+    /* A failing map call says nothing about the guest: -EIO, not remembered, asked again. */
+    fail_next_maps = 1;
+    CHECK_EQ_U64(dmp_fcache_read(c, 0x2000, &v, 8, &bad), (uint64_t)-EIO);
+    CHECK_EQ_U64(dmp_fcache_read(c, 0x2000, &v, 8, &bad), 0);
+    CHECK_EQ_U64(v, 0x2000);
+    dmp_fcache_get_stats(c, &st);
+    CHECK_EQ_U64(st.map_failures, 1);
     /* Reads never asked for a writable mapping. */
     CHECK_EQ_U64(maps_rw, 0);
 
@@ -425,6 +436,12 @@ static void test_kernel_scan_and_ksyms(void)
     uint64_t empty = alloc_frame();
     CHECK_EQ_U64(dmp_kmap_scan(&pm, empty, DMP_PTW_NXE, 0, &km2, err, sizeof(err)), (uint64_t)-ENOENT);
     CHECK(strstr(err, "nothing is mapped") != NULL);
+    /* Tables that cannot be read are not "nothing mapped": dom0 failed, not the guest. */
+    struct dmp_physmem failing = { counting_read, c };
+    fail_table_reads = true;
+    CHECK_EQ_U64(dmp_kmap_scan(&failing, root, DMP_PTW_NXE, 0, &km2, err, sizeof(err)), (uint64_t)-EIO);
+    CHECK(strstr(err, "could not be read") != NULL);
+    fail_table_reads = false;
 
     /* kallsyms recovery from the mapped regions, through walker + frame cache. */
     static struct vmem_ctx vc;

@@ -463,8 +463,15 @@ static void test_wsswork_schedule(void)
     }
     for (int s = 0; s < 4; s++)
         CHECK(per_step[s] >= 3);
-    CHECK(max_over - min_over < (512 << 10));
-    if (!(max_over - min_over < (512 << 10)))
+    /* Under AddressSanitizer wsswork (built the same way) also keeps shadow memory, an
+     * eighth of the set's size, which comes and goes with the set: 1 MiB for the 8 MiB step. */
+#if defined(__SANITIZE_ADDRESS__)
+    const double other_slack = (512 << 10) + (8 << 20) / 8;
+#else
+    const double other_slack = 512 << 10;
+#endif
+    CHECK(max_over - min_over < other_slack);
+    if (!(max_over - min_over < other_slack))
         fprintf(stderr, "non-set resident memory varied from %.0f to %.0f bytes\n", min_over, max_over);
     CHECK(last_res_step2 > 0 && last_res_step2 + (6 << 20) < max_res_step1);
     CHECK(n > 0 && l[n - 1].loops > 10);

@@ -81,6 +81,7 @@ struct dmp_frame_mapper {
 
 struct dmp_fcache_stats {
     uint64_t window_maps, window_unmaps, hits, misses, write_maps;
+    uint64_t map_failures;   /* whole-window map calls that failed (not cached, retried) */
 };
 
 struct dmp_fcache;
@@ -150,7 +151,8 @@ struct dmp_kmap {
  * slots containing `anchor` (a kernel text address from the vCPU state, e.g. MSR_LSTAR; 0 =
  * take the lowest group), then its pages grouped into runs of equal permission. After boot
  * the kernel clears every kernel-mapping PMD outside [_text, _end) (cleanup_highmap), so the
- * group is the image. Returns 0, or -ENOENT with a message. */
+ * group is the image. Returns 0, or with a message -ENOENT (nothing mapped there) or -EIO
+ * (the page tables could not be read: a dom0-side failure that may pass). */
 int dmp_kmap_scan(const struct dmp_physmem *pm, uint64_t cr3, unsigned ptw_flags, uint64_t anchor,
                   struct dmp_kmap *out, char *err, size_t errlen);
 
