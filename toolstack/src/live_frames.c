@@ -106,14 +106,22 @@ static int window_get(struct dmp_fcache *c, uint64_t gfn, struct window **out)
         gfns[i] = base + i;
         errs[i] = 0;
     }
-    void *p = c->m.map(c->m.ctx, gfns, WIN_FRAMES, false, errs);
-    if (!p) {
-        /* The call itself failed (dom0 out of address space or memory, a transient privcmd
-         * error): unlike per-frame errors this says nothing about the guest, so it is not
-         * remembered; the next read asks again. */
-        c->st.map_failures++;
-        return -EIO;
+    /* A failure of the call itself (dom0 out of address space or memory, a transient privcmd
+     * error), unlike per-frame errors, says nothing about the guest: it is asked again, and
+     * if it persists reported with its errno (never -EFAULT, which means "not a frame of the
+     * guest" here) and not remembered, so a later read asks again. */
+    void *p = NULL;
+    int why = 0;
+    for (unsigned tries = 0; tries < 3 && !p; tries++) {
+        errno = 0;
+        p = c->m.map(c->m.ctx, gfns, WIN_FRAMES, false, errs);
+        if (!p) {
+            c->st.map_failures++;
+            why = errno && errno != EFAULT ? errno : EIO;
+        }
     }
+    if (!p)
+        return -why;
     w->used = true;
     w->base = base;
     w->addr = p;

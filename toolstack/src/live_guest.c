@@ -472,14 +472,16 @@ int dmp_live_find_kernel(struct dmp_live *l, struct dmp_live_kernel *out, char *
 
     t0 = now();
     char kerr[512] = "";
+    l->last_err[0] = 0;
     int rc = dmp_ksyms_recover(l->ki, &l->ks, kerr, sizeof(kerr));
     k.secs_ksyms = now() - t0;
     if (rc)
         return dmp_errf(err, errlen, rc,
                     "domain %u: no kallsyms tables found in guest kernel memory (scanned "
-                    "0x%llx-0x%llx, %zu MiB mapped in %zu regions): %s", l->domid,
+                    "0x%llx-0x%llx, %zu MiB mapped in %zu regions): %s%s%s", l->domid,
                     (unsigned long long)k.map.start, (unsigned long long)k.map.end,
-                    k.map.pages_present / 256, k.map.nruns, kerr);
+                    k.map.pages_present / 256, k.map.nruns, kerr,
+                    l->last_err[0] ? "; last read error: " : "", l->last_err);
     k.nsyms = dmp_ksyms_count(l->ks);
     const struct dmp_ksym *s = dmp_ksyms_by_name(l->ks, "_text");
     if (!s)

@@ -60,11 +60,18 @@ int dmp_vmem_read(struct dmp_vmem *vm, uint64_t va, void *buf, size_t len)
         if (translate(vm, va, false, &gpa, &left))
             return -EFAULT;
         size_t n = left < len ? (size_t)left : len;
-        if (dmp_fcache_read(vm->fc, gpa, dst, n, &bad)) {
+        int rc = dmp_fcache_read(vm->fc, gpa, dst, n, &bad);
+        if (rc == -EFAULT) {
             snprintf(vm->last_err, sizeof(vm->last_err),
                      "0x%llx: guest-physical 0x%llx cannot be mapped (not a frame of the guest)",
                      (unsigned long long)(va + (bad - gpa)), (unsigned long long)bad);
             return -EFAULT;
+        }
+        if (rc) {
+            snprintf(vm->last_err, sizeof(vm->last_err),
+                     "0x%llx: guest-physical 0x%llx: dom0 could not map guest memory (%s)",
+                     (unsigned long long)va, (unsigned long long)gpa, strerror(-rc));
+            return rc;
         }
         dst += n;
         va += n;
