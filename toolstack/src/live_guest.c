@@ -293,6 +293,11 @@ int dmp_live_set_root_for(struct dmp_live *l, uint64_t va, char *err, size_t err
 {
     if (!l)
         return -EINVAL;
+    /* The pinned kernel root (dmp_live_find_kernel) maps every kernel address and cannot go
+     * stale; vCPU roots are only current while the guest is paused. */
+    struct dmp_ptw_result res;
+    if (l->vm.top_pinned && dmp_ptwalk(&l->vm.pm, l->vm.cr3, l->vm.ptw_flags, va, &res) == 0)
+        return 0;
     for (size_t i = 0; i < l->nvcpus; i++) {
         const struct dmp_live_vcpu *v = &l->vcpus[i];
         if (!v->online || !v->long_mode)
@@ -302,10 +307,9 @@ int dmp_live_set_root_for(struct dmp_live *l, uint64_t va, char *err, size_t err
         uint64_t roots[2] = { v->cr3, v->cr3 & ~PTI_USER_PGD_BIT };
         int nroots = (v->cr3 & PTI_USER_PGD_BIT) && l->hvm ? 2 : 1;
         for (int r = 0; r < nroots; r++) {
-            struct dmp_ptw_result res;
             if (dmp_ptwalk(&l->vm.pm, roots[r], ptw_flags_of(v), va, &res) == 0) {
                 dmp_vmem_set_root(&l->vm, roots[r], ptw_flags_of(v));
-                return 0;
+                return l->paused ? dmp_vmem_pin_root(&l->vm) : 0;
             }
         }
     }
@@ -434,6 +438,23 @@ int dmp_live_find_kernel(struct dmp_live *l, struct dmp_live_kernel *out, char *
     memset(&k, 0, sizeof(k));
     char serr[320] = "";
     bool ok = false, any_vcpu = false;
+    /* The vCPUs' CR3s are only good while the guest is paused: ptbench's short-lived processes
+     * freed the page tables a CR3 read moments before named, and the scan then found "nothing
+     * mapped" or a kernel whose text was unreadable (CI, lab run dp-2). So the scan runs
+     * paused, on fresh vCPU state, and the root it chose is pinned before the guest runs on;
+     * the long part (kallsyms) runs unpaused through the pinned copy. */
+    bool paused_here = !l->paused;
+    if (paused_here) {
+        int rc = dmp_live_pause(l);
+        if (rc)
+            return dmp_errf(err, errlen, rc, "domain %u: cannot pause: %s", l->domid, strerror(-rc));
+    }
+    int vrc = read_vcpus(l, l->max_vcpu_id, err, errlen);
+    if (vrc) {
+        if (paused_here)
+            (void)dmp_live_unpause(l);
+        return vrc;
+    }
     double t0 = now();
     /* Every vCPU's page tables map the kernel the same way; the first that shows it wins. A
      * scan that could not read guest memory (dom0's failure, not the guest's) is tried once
@@ -452,7 +473,18 @@ int dmp_live_find_kernel(struct dmp_live *l, struct dmp_live_kernel *out, char *
         if (!io_error)
             break;
     }
+    int prc = 0;
+    if (ok) {
+        dmp_vmem_set_root(&l->vm, k.cr3, k.ptw_flags);
+        prc = dmp_vmem_pin_root(&l->vm);
+    }
     k.secs_scan = now() - t0;
+    if (paused_here) {
+        int urc = dmp_live_unpause(l);
+        if (urc)
+            return dmp_errf(err, errlen, urc, "domain %u: cannot unpause: %s", l->domid,
+                        strerror(-urc));
+    }
     if (!any_vcpu)
         return dmp_errf(err, errlen, -ENODEV,
                     "domain %u: no vCPU is in 64-bit mode with paging on (the guest kernel is "
@@ -460,7 +492,8 @@ int dmp_live_find_kernel(struct dmp_live *l, struct dmp_live_kernel *out, char *
     if (!ok)
         return dmp_errf(err, errlen, -ENOENT, "domain %u: cannot find the kernel image: %s", l->domid,
                     serr);
-    dmp_vmem_set_root(&l->vm, k.cr3, k.ptw_flags);
+    if (prc)
+        return dmp_errf(err, errlen, prc, "domain %u: %s", l->domid, l->vm.last_err);
     for (size_t i = 0; i < k.map.nruns; i++) {
         int rc = dmp_kimage_add_region(l->ki, k.map.runs[i].start, k.map.runs[i].end,
                                        k.map.runs[i].flags);

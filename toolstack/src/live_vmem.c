@@ -8,11 +8,24 @@
 
 #define WRITE_MAX_PIECES 16
 
+/* Guest-physical reads for the walker: the pinned root table from its copy, the rest from
+ * the frame cache. */
+static int phys_read(void *ctx, uint64_t gpa, void *buf, size_t len)
+{
+    struct dmp_vmem *vm = ctx;
+    if (vm->top_pinned && gpa >= vm->top_gpa && len <= sizeof(vm->top) &&
+        gpa - vm->top_gpa <= sizeof(vm->top) - len) {
+        memcpy(buf, (const uint8_t *)vm->top + (gpa - vm->top_gpa), len);
+        return 0;
+    }
+    return dmp_fcache_read(vm->fc, gpa, buf, len, NULL);
+}
+
 void dmp_vmem_init(struct dmp_vmem *vm, struct dmp_fcache *fc)
 {
     memset(vm, 0, sizeof(*vm));
     vm->fc = fc;
-    dmp_fcache_physmem(fc, &vm->pm);
+    vm->pm = (struct dmp_physmem){ phys_read, vm };
 }
 
 void dmp_vmem_set_root(struct dmp_vmem *vm, uint64_t cr3, unsigned ptw_flags)
@@ -21,6 +34,26 @@ void dmp_vmem_set_root(struct dmp_vmem *vm, uint64_t cr3, unsigned ptw_flags)
     vm->cr3 = cr3;
     vm->ptw_flags = ptw_flags;
     vm->tlb_size = 0;
+    vm->top_pinned = false;
+}
+
+int dmp_vmem_pin_root(struct dmp_vmem *vm)
+{
+    if (!vm->have_root)
+        return -ENODEV;
+    uint64_t gpa = vm->cr3 & DMP_PTW_ADDR_MASK;
+    vm->top_pinned = false;
+    int rc = dmp_fcache_read(vm->fc, gpa, vm->top, sizeof(vm->top), NULL);
+    if (rc) {
+        snprintf(vm->last_err, sizeof(vm->last_err),
+                 "page-table root 0x%llx cannot be read (%s)", (unsigned long long)gpa,
+                 strerror(-rc));
+        return rc;
+    }
+    vm->top_gpa = gpa;
+    vm->top_pinned = true;
+    vm->tlb_size = 0;
+    return 0;
 }
 
 static int translate(struct dmp_vmem *vm, uint64_t va, bool fresh, uint64_t *gpa, uint64_t *left)

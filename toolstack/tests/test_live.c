@@ -514,6 +514,21 @@ static void test_kernel_scan_and_ksyms(void)
     CHECK_EQ_U64(dmp_kimage_write(k, edge, patch, 5), (uint64_t)-EFAULT);
     CHECK(memcmp(mem + PHYS_BASE + (2u << 20) + 8 * 4096 - 2, old, 2) == 0);
 
+    /* A pinned root outlives its page: the guest freed the process's top-level table and
+     * reused it; kernel addresses still translate through the copy. */
+    uint64_t fn150 = KTEXT + 0x1000 + 64 * 150;
+    CHECK_EQ_U64(dmp_vmem_pin_root(&vc.vm), 0);
+    static uint8_t saved_root[4096];
+    memcpy(saved_root, mem + root, 4096);
+    memset(mem + root, 0x5a, 4096);   /* P clear in every entry */
+    b = 0;
+    CHECK_EQ_U64(dmp_vmem_read(&vc.vm, fn150, &b, 1), 0);
+    CHECK(b == 0xc3);
+    dmp_vmem_set_root(&vc.vm, root, DMP_PTW_NXE);   /* unpinned: the reused page is walked */
+    CHECK_EQ_U64(dmp_vmem_read(&vc.vm, fn150, &b, 1), (uint64_t)-EFAULT);
+    memcpy(mem + root, saved_root, 4096);
+    CHECK_EQ_U64(dmp_vmem_read(&vc.vm, fn150, &b, 1), 0);
+
     /* A kernel without kallsyms: wipe the tables; recovery says so. */
     memset(mem + PHYS_BASE + (4u << 20), 0, 2u << 20);
     struct dmp_kimage *k2 = dmp_kimage_from_backend(&ops, &vc);

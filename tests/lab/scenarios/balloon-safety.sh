@@ -98,7 +98,17 @@ echo "stk paused at $(date +%s); its balloon cannot move"
 # a per-domain override and a rejected one (xenstore, dom0's area)
 try xenstore-write /local/domain/0/dmp/balloon/ok/weight 300
 try xenstore-write /local/domain/0/dmp/balloon/stk/headroom 'lots'
-state_of() { dmpctl balance status 2>/dev/null | awk -v g="$1" '$1 == g { print $8 }'; }
+# A status query that failed (dmpd busy writing its state under load) is asked again, so that
+# a check never reads an empty answer as a state.
+state_of() {
+    local i s=
+    for i in 1 2 3; do
+        s=$(dmpctl balance status 2>/dev/null | awk -v g="$1" '$1 == g { print $8 }')
+        [ -z "$s" ] || break
+        sleep 1
+    done
+    echo "$s"
+}
 t=0
 while [ $t -lt 150 ]; do
     [ "$(state_of stk)" = stuck ] && [ "$(state_of nob)" = no-balloon ] && break

@@ -107,10 +107,16 @@ void dmp_fcache_physmem(struct dmp_fcache *, struct dmp_physmem *out);
 
 struct dmp_vmem {
     struct dmp_fcache *fc;      /* not owned */
-    struct dmp_physmem pm;
+    struct dmp_physmem pm;      /* the cache, with the pinned root table served from `top` */
     bool have_root;
     uint64_t cr3;
     unsigned ptw_flags;
+    /* The root table as read while the guest was paused (dmp_vmem_pin_root). A CR3 names a
+     * process's top-level table, which is freed and reused when the process exits; the
+     * kernel-half entries it held point to tables that live as long as the kernel. */
+    bool top_pinned;
+    uint64_t top_gpa;
+    uint64_t top[512];
     /* One-entry translation cache for reads: kernel reads are sequential and mostly in large
      * pages. Writes always walk afresh. Cleared by dmp_vmem_set_root. */
     uint64_t tlb_va, tlb_size, tlb_gpa;
@@ -120,7 +126,10 @@ struct dmp_vmem {
 
 void dmp_vmem_init(struct dmp_vmem *, struct dmp_fcache *fc);
 void dmp_vmem_set_root(struct dmp_vmem *, uint64_t cr3, unsigned ptw_flags);
-/* 0, -ENODEV (no root yet), or -EFAULT (unmapped page or unmappable frame; see last_err). */
+/* Copy the root table now and walk from the copy from then on (until the next set_root), so
+ * kernel addresses stay translatable after the process owning CR3 exits. Call while the guest
+ * is paused. 0 or the read's -errno. */
+int  dmp_vmem_pin_root(struct dmp_vmem *);/* 0, -ENODEV (no root yet), or -EFAULT (unmapped page or unmappable frame; see last_err). */
 int  dmp_vmem_read(struct dmp_vmem *, uint64_t va, void *buf, size_t len);
 /* Every page of the range is translated before any byte is written; an unmapped page
  * anywhere refuses the whole write. At most 16 pages per call (-E2BIG). */
