@@ -31,6 +31,7 @@ static const struct key keys[] = {
     { "max", K_SIZE, S_DOMAIN, GS(max_kib), 0, BIG },
     { "weight", K_WEIGHT, S_DOMAIN, GS(weight), 1, 10000 },
     { "headroom", K_PERCENT, S_DOMAIN, GS(headroom_pct), 0, 1000 },
+    { "base", K_SIZE, S_DOMAIN, GS(base_kib), 0, BIG },
     { "hysteresis", K_SIZE, S_DOMAIN, GS(hysteresis_kib), 0, BIG },
     { "hysteresis-pct", K_PERCENT, S_DOMAIN, GS(hysteresis_pct), 0, 100 },
     { "rate-limit", K_SIZE, S_DOMAIN, GS(rate_limit_kib), 0, BIG },

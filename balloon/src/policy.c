@@ -80,6 +80,11 @@ void dmp_guest_settings_default(struct dmp_guest_settings *s)
     memset(s, 0, sizeof(*s));
     s->weight = 100;
     s->headroom_pct = 10;
+    /* Sampling sees what a guest touches, not what it cannot give up: its kernel image,
+     * memmap and slab, and (without swap) anonymous memory it holds but did not touch in the
+     * interval. The lab's Debian 6.1 guest was OOM-killed at 479 MiB holding a 336 MiB set
+     * and ran at 527 MiB (runs bc-1, bb-7): between 143 and 191 MiB beyond its set. */
+    s->base_kib = 160 * 1024;
     s->hysteresis_kib = 16 * 1024;
     s->hysteresis_pct = 2;
     s->rate_limit_kib = 256 * 1024;
@@ -252,7 +257,8 @@ static void bounds(const struct dmp_policy_params *pp, const struct dmp_host_inp
     if (pp->kind == DMP_POLICY_BALANCE) {
         if (g->wss.valid) {
             uint64_t up = (g->wss.upper + 1023) / 1024;
-            floor = max64(floor, up + up * g->set.headroom_pct / 100 + growth_headroom(h, g, t, up));
+            floor = max64(floor, up + up * g->set.headroom_pct / 100 + growth_headroom(h, g, t, up) +
+                                     g->set.base_kib);
         }
         if (g->report.present && g->report.used_kib)
             floor = max64(floor, g->report.used_kib + pp->safety_margin_kib);

@@ -21,6 +21,7 @@ static struct dmp_guest_input guest(uint32_t id, uint64_t target, uint64_t actua
     g.actual_kib = actual;
     g.maxmem_kib = maxmem;
     dmp_guest_settings_default(&g.set);
+    g.set.base_kib = 0;   /* the tests below count floors from the estimate alone */
     if (wss_kib) {
         g.wss.valid = true;
         g.wss.method = DMP_WSS_SAMPLING;
@@ -347,6 +348,29 @@ static void test_floor_hold(void)
     CHECK_EQ_U64(d[0].floor_kib, (330 + 165) * MiB);
 }
 
+/* The floor covers what sampling cannot see: base is added to the estimate (default 160 MiB),
+ * and a setting of 0 leaves the estimate alone. */
+static void test_base(void)
+{
+    struct dmp_policy_params p = params();
+    struct dmp_guest_input in[1] = { guest(1, 1 * GiB, 1 * GiB, 2 * GiB, 300 * MiB) };
+    struct dmp_guest_settings def;
+    dmp_guest_settings_default(&def);
+    CHECK_EQ_U64(def.base_kib, 160 * MiB);
+    in[0].set.base_kib = def.base_kib;
+    struct dmp_guest_track t[1];
+    tracks_for(in, t, 1);
+    struct dmp_host_input h = { .now_ms = 0, .budget_kib = 2 * GiB, .reserve_kib = 0 };
+    struct dmp_decision d[1];
+    CHECK(dmp_policy_step(&p, &h, in, t, 1, d, NULL) == 0);
+    CHECK_EQ_U64(d[0].floor_kib, (330 + 160) * MiB);
+    /* without an estimate there is nothing to add it to: config min and min-floor rule */
+    in[0].wss.valid = false;
+    tracks_for(in, t, 1);
+    CHECK(dmp_policy_step(&p, &h, in, t, 1, d, NULL) == 0);
+    CHECK(d[0].floor_kib < 160 * MiB);
+}
+
 /* A guest growing in steps gets its last step as headroom on top of the percentage, for
  * floor-hold; an estimate recovering from one low sample is not growth. */
 static void test_growth_headroom(void)
@@ -637,6 +661,7 @@ int main(void)
     test_booting_guest();
     test_floor_hold();
     test_growth_headroom();
+    test_base();
     test_stuck_freeze_capped_at_ceiling();
     test_pressure_and_host_free();
     test_conservation_property();

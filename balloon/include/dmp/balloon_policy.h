@@ -39,6 +39,7 @@ struct dmp_guest_settings {
     uint64_t max_kib;               /* config max (0: Xen's maxmem alone) */
     uint32_t weight;                /* 1..10000 */
     uint32_t headroom_pct;          /* added to the estimate's upper bound */
+    uint64_t base_kib;              /* needed besides the working set (kernel, untouched anon) */
     uint64_t hysteresis_kib;        /* ignore changes smaller than this ... */
     uint32_t hysteresis_pct;        /* ... or than this % of the current target */
     uint64_t rate_limit_kib;        /* most a target moves per step (0: unlimited) */
