@@ -62,6 +62,11 @@ done
 # Unpaused together: a paused guest's balloon cannot move, and the policy would count it as
 # stuck if it waited for the others to boot.
 for g in gb gc ga; do try xl unpause "$PREFIX$g"; done
+# Static allocation, fairly: the budget split once and never changed (ga boots with MAXMEM,
+# more than the budget leaves it; the static policy itself moves nothing).
+if [ "$POLICY" = static ]; then
+    try xl mem-set "${PREFIX}ga" $((BUDGET - RESERVE - 2 * MEM))m
+fi
 # The trace starts at once: a shadow guest booting next to two busy ones took over four
 # minutes, by which time ga (HAP) had run its whole schedule. Its time column is dom0's clock
 # (seconds since the guests were unpaused), not a count of loop turns: under load one turn
