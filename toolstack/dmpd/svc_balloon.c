@@ -539,7 +539,10 @@ static void step(struct svc *s, uint64_t now)
         g->seen = true;
         struct dmp_guest_settings set;
         dmp_balloon_config_domain(&s->cfg, g->name, &set);
-        if (set.estimator == DMP_WSS_SAMPLING)
+        /* Not while the guest boots: its estimate is not used then (the booting rule), and
+         * HAP guests sampled from their first seconds triple-faulted in the lab (runs bc-1,
+         * bb-7; docs/BALLOON.md). */
+        if (set.estimator == DMP_WSS_SAMPLING && bi.pv_drivers_up)
             sample_guest(s, g, &bi, now);
         struct dmp_guest_input *x = &in[n];
         memset(x, 0, sizeof(*x));
