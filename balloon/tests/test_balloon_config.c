@@ -16,6 +16,7 @@ static const char good[] =
     "rate-limit = 128m\n"
     "estimator = mrc\n"
     "mrc-target = 3%\n"
+    "hap-sampling = 1\n"
     "\n"
     "[domain web]\n"
     "min = 512m\n"
@@ -44,6 +45,7 @@ static void test_good(void)
     CHECK_EQ_U64(c.reserve_kib, 256ULL << 10);
     CHECK_EQ_U64(c.interval_ms, 5000);
     CHECK_EQ_U64(c.mrc_target_pct, 3);
+    CHECK_EQ_U64(c.hap_sampling, 1);
     CHECK(c.params.kind == DMP_POLICY_BALANCE);
     CHECK_EQ_U64(c.n_domains, 2);
     struct dmp_guest_settings web, db, other;
@@ -72,6 +74,14 @@ struct bad_case {
 
 static void test_errors(void)
 {
+    {   /* HAP sampling is off unless asked for, and it is a switch */
+        struct dmp_balloon_config d;
+        char e[256] = "";
+        CHECK(parse(&d, "[global]\n", e, sizeof(e)) == 0);
+        CHECK_EQ_U64(d.hap_sampling, 0);
+        CHECK(parse(&d, "[global]\nhap-sampling = 2\n", e, sizeof(e)) != 0);
+        CHECK(strstr(e, "hap-sampling") != NULL);
+    }
     static const struct bad_case cases[] = {
         { "[global]\nreserve = 1g\n\n[domain web]\nmin = 1g\nmax = 2g\nweigth = 5\n",
           "dmpd.conf:7: key 'weigth' unknown in [domain web]" },

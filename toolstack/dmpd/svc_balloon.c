@@ -542,7 +542,8 @@ static void step(struct svc *s, uint64_t now)
         /* Not while the guest boots: its estimate is not used then (the booting rule), and
          * HAP guests sampled from their first seconds triple-faulted in the lab (runs bc-1,
          * bb-7; docs/BALLOON.md). */
-        if (set.estimator == DMP_WSS_SAMPLING && bi.pv_drivers_up)
+        bool sampled = set.estimator == DMP_WSS_SAMPLING && (!bi.hap || s->cfg.hap_sampling);
+        if (sampled && bi.pv_drivers_up)
             sample_guest(s, g, &bi, now);
         struct dmp_guest_input *x = &in[n];
         memset(x, 0, sizeof(*x));
@@ -554,7 +555,7 @@ static void step(struct svc *s, uint64_t now)
          * ours to raise (we set it with every target, like xl). */
         x->maxmem_kib = bi.static_max_kib;
         x->set = set;
-        if (set.estimator == DMP_WSS_SAMPLING)
+        if (sampled)
             dmp_wss_sampling_estimate(&g->est, &x->wss);
         x->pv_drivers_pending = !bi.pv_drivers_up;
         x->age_ms = now - g->first_seen_ms;

@@ -66,8 +66,7 @@ for spec in "gb 0 $MEM 64m:1500s 5s" "gc $hap $MEM 32m:1500s 5s" "ga $hap $MAXME
 done
 # Guest crashes so far (xl dmesg is Xen's console ring): a crashed guest is restarted by xl
 # and its workload starts over, which the other checks would not notice.
-crashes0=$(xl dmesg | grep -c 'Triple fault\|crashed' || true)
-ids0=$(for g in ga gb gc; do echo "$g:$(xl domid "$PREFIX$g")"; done)
+crashes0=$(crash_count); ids0=$(domids "${PREFIX}ga" "${PREFIX}gb" "${PREFIX}gc")
 # Unpaused together: a paused guest's balloon cannot move, and the policy would count it as
 # stuck if it waited for the others to boot.
 for g in gb gc ga; do try xl unpause "$PREFIX$g"; done
@@ -125,16 +124,7 @@ awk -v lim=$(( (BUDGET - RESERVE) * 1024 )) '
 grep '"step-skipped"' "$OUTDIR/dmpd.log" | head -n 5 || true
 # 2. no guest crashed, no OOM, no workload saw wrong data (wsswork checks every page it
 #    touches)
-crashes=$(( $(xl dmesg | grep -c 'Triple fault\|crashed' || true) - crashes0 ))
-if [ "$crashes" -gt 0 ]; then
-    echo "FAIL: $crashes guest crash(es) during the run:"; xl dmesg | grep 'Triple fault\|crashed' | tail -n 5
-    fail=1
-fi
-# (the console ring may have wrapped: a guest still there under another domid was restarted)
-for e in $ids0; do
-    id=$(xl domid "$PREFIX${e%%:*}" 2>/dev/null || true)
-    [ -z "$id" ] || [ "$id" = "${e#*:}" ] || { echo "FAIL: ${e%%:*} was restarted (domain ${e#*:} is now $id)"; fail=1; }
-done
+no_crash "$crashes0" "$ids0" || fail=1
 for g in ga gb gc; do
     f=$LAB_OUT/guests/guest-$PREFIX$g.log
     grep -q 'Out of memory\|oom-kill\|oom_reaper' "$f" && { echo "FAIL: OOM in $g"; fail=1; }

@@ -54,6 +54,7 @@ for spec in "ok 1 384" "stk 1 384" "nob 0 256"; do
 done
 # Started together once all exist (libxl's console wait timed out for a guest created while
 # another booted on a loaded host); nob stays paused: it never runs, its balloon never reacts.
+crashes0=$(crash_count); ids0=$(domids ok stk nob)
 try xl unpause ok; try xl unpause stk
 t=0
 while [ $t -lt 120 ]; do
@@ -144,5 +145,6 @@ grep -q '"domain":"stk".*"state":"stuck"' "$LAB_OUT/after-restart.jsonl" || { ec
 grep -q '"domain":"nob".*"state":"no-balloon"' "$LAB_OUT/after-restart.jsonl" || { echo "FAIL: nob's state lost on restart"; fail=1; }
 grep -q '"event":"state-loaded","msg":"3 guests' "$LAB_OUT/dmpd.log" || { echo "FAIL: state not reloaded"; fail=1; }
 grep -q 'Out of memory\|oom-kill' "$LAB_OUT/guests/guest-ok.log" && { echo "FAIL: OOM in ok"; fail=1; }
+no_crash "$crashes0" "$ids0" || fail=1
 for g in ok stk nob; do xl destroy "$g" 2>/dev/null || true; done
 exit $fail

@@ -26,6 +26,9 @@ cat > "$LAB_OUT/dmpd.conf" <<EOT
 policy = static
 interval = 5s
 sample-pages = 2000
+# HAP sampling is off by default (sampled HAP guests triple-faulted in this lab); this scenario
+# measures it, and fails if the guest crashes.
+hap-sampling = 1
 EOT
 export DMPD_SOCKET=/run/dmp/dmpd.sock
 dmpd --config "$LAB_OUT/dmpd.conf" --state-dir "$st" --log "$LAB_OUT/dmpd.log" 2> "$LAB_OUT/dmpd.stderr" &
@@ -50,7 +53,9 @@ for m in $(echo "$MODES" | tr ',' ' '); do
     try xenstore-write "$ov" none
     cfg=$(guest_config "$g" pvh "${m##*:}" "$MEM" \
           "wsswork,--schedule,${WSS_A}m:${PHASE_A}s;${WSS_B}m:${PHASE_B}s,--max-seconds,$((PHASE_A + PHASE_B + 30))")
+    crashes0=$(crash_count)
     create_guest "$g" "$cfg"
+    ids0=$(domids "$g")
     # Baseline: the guest holds WSS_A for 20 s of its own time with sampling off.
     full=; t=0
     while [ $t -lt 600 ]; do
@@ -99,6 +104,7 @@ for m in $(echo "$MODES" | tr ',' ' '); do
     grep "\"event\":\"sampling\",\"msg\":\"domain [0-9]* ($g)" "$LAB_OUT/dmpd.log" | tail -n 1 | tee -a "$LAB_OUT/wss-result.txt"
     grep -q 'Out of memory\|oom-kill' "$LAB_OUT/guests/guest-$g.log" && { echo "FAIL: OOM in $g"; fail=1; }
     grep -q '"ok":false' "$LAB_OUT/guests/guest-$g.log" && { echo "FAIL: wsswork in $g reported a failed check"; fail=1; }
+    no_crash "$crashes0" "$ids0" || fail=1
     xl destroy "$g" 2>/dev/null || true
 done
 cat "$LAB_OUT/wss-trace.txt"
