@@ -45,6 +45,10 @@ KREL=$(guest_kernel_release)
 # LAB_XEN: another hypervisor image (e.g. one built with part of the series, for bisecting).
 xen_image=${LAB_XEN:-$LAB/xen}
 [ -f "$xen_image" ] && [ -f "$LAB/dom0.cpio.gz" ] || die "lab images missing ($xen_image, $LAB/dom0.cpio.gz): run 'make lab'"
+# dom0's tools are copied into its image: a tool built after the image is not what runs.
+stale=$(find "$BUILD/out/bin" -type f -newer "$LAB/dom0.cpio.gz" 2>/dev/null | head -n 3 | tr '\n' ' ')
+[ -z "$stale" ] || [ -n "${LAB_STALE_OK:-}" ] ||
+    die "the dom0 image is older than $stale: run 'make lab' (or LAB_STALE_OK=1 to run the old tools)"
 
 [ -n "$run" ] || run="$(date +%Y%m%d-%H%M%S)-$scenario-$$"
 out="$LAB/runs/$run"
