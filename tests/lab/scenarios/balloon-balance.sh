@@ -1,4 +1,4 @@
-# The memory balancer end to end: three PVH guests (one shadow, two HAP) run wsswork; guest
+# The memory balancer end to end: three PVH guests (shadow; HAP=1: gc and ga on HAP) run wsswork; guest
 # ga's working set ramps up past its allocation and falls back, gb and gc stay small. dmpd
 # (policy POLICY, default balance) must move memory to ga while it needs it and give it back
 # afterwards, never exceed the host budget, and no guest process may be OOM-killed.
@@ -7,7 +7,7 @@ set -eu
 . "$LAB_SCENARIOS/lib.sh"
 images_in_tmpfs
 PREFIX=${PREFIX:-}; OUTDIR=${OUTDIR:-$LAB_OUT}
-POLICY=${POLICY:-balance}; BUDGET=${BUDGET:-1024}; RESERVE=${RESERVE:-32}
+POLICY=${POLICY:-balance}; BUDGET=${BUDGET:-1024}; RESERVE=${RESERVE:-32}; HAP=${HAP:-0}
 MEM=${MEM:-320}; MAXMEM=${MAXMEM:-640}   # gb, gc: MEM; ga: MAXMEM
 grep -q 'xen_extra.*-dmp' <<EOT || { echo "not the DMP-patched hypervisor"; exit 1; }
 $(xl info)
@@ -26,6 +26,8 @@ sample-pages = 2000
 min = 128m
 min-change-interval = 5s
 stuck-timeout = 40s
+# HAP=1 runs gc and ga on HAP and samples them (off by default: see docs/BALLOON.md).
+hap-sampling = $HAP
 EOT
 export DMPD_SOCKET=/run/dmp/dmpd.sock
 # ga's set grows by 48 MiB every 20 s (once each size is reached): about 2.4 MiB/s, which a
@@ -34,7 +36,7 @@ export DMPD_SOCKET=/run/dmp/dmpd.sock
 # guest's kernel OOM-killed wsswork before the balancer had moved memory to it (run bb-4).
 ramp="48m:40s;96m:20s;144m:20s;192m:20s;240m:20s;288m:20s;336m:60s;48m:80s"
 started() { grep -q '@@DMP-WSS' "$LAB_OUT/guests/guest-$PREFIX$1.log" 2>/dev/null; }
-# gb (shadow) and gc (HAP) hold small sets for the whole run; ga (HAP) ramps up and down.
+# gb and gc hold small sets for the whole run; ga ramps up and down.
 # All three are built paused before any runs (dmpd already up): building a guest decompresses its kernel in
 # dom0, and with busy guests already running that decompression failed ("unable to XZ
 # decompress kernel") in this lab, up to four times in a row (docs/LAB.md).
@@ -58,8 +60,7 @@ done
 # bb-7, bb-8, bc-1: ten crashes, every one a HAP guest, also under the static policy where no
 # balloon moved), each silently rebooted by xl; see docs/BALLOON.md. HAP=1 puts gc and ga
 # back on HAP.
-hap=${HAP:-0}
-for spec in "gb 0 $MEM 64m:1500s 5s" "gc $hap $MEM 32m:1500s 5s" "ga $hap $MAXMEM $ramp 1s"; do
+for spec in "gb 0 $MEM 64m:1500s 5s" "gc $HAP $MEM 32m:1500s 5s" "ga $HAP $MAXMEM $ramp 1s"; do
     set -- $spec
     cfg=$(guest_config "$PREFIX$1" pvh "$2" "$3" "wsswork,--schedule,$4,--interval,$5,--hold-at-size,--max-seconds,1500")
     create_guest "$PREFIX$1" "$cfg" -p
