@@ -1,7 +1,8 @@
-# The memory balancer end to end: three PVH guests (shadow; HAP=1: gc and ga on HAP) run wsswork; guest
-# ga's working set ramps up past its allocation and falls back, gb and gc stay small. dmpd
-# (policy POLICY, default balance) must move memory to ga while it needs it and give it back
-# afterwards, never exceed the host budget, and no guest process may be OOM-killed.
+# The memory balancer end to end: three PVH guests (shadow paging; HAP=1: gc and ga on HAP)
+# run wsswork; guest ga's working set ramps up past its allocation and falls back, gb and gc
+# stay small. dmpd (policy POLICY, default balance) must move memory to ga while it needs it
+# and give it back afterwards, never exceed the host budget, and no guest process may be
+# OOM-killed.
 # Run with --mem 3072. Writes $OUTDIR/balance-trace.txt and the decision log.
 set -eu
 . "$LAB_SCENARIOS/lib.sh"

@@ -45,16 +45,17 @@ try() { n=0; until "$@"; do n=$((n + 1)); [ $n -lt 4 ] || return 1; sleep 1; don
 
 # Guest crashes Xen has logged so far (xl dmesg is its console ring). xl restarts a crashed
 # guest and its workload starts over, which a scenario's other checks may not notice.
-crash_count() { xl dmesg | grep -c 'Triple fault\|crashed' || true; }
-# domids GUEST...: "name:domid" words, to compare later with same_domids (a guest still there
-# under another domid was restarted; the console ring may have wrapped).
+CRASH_LINES='Triple fault\|crashed'
+crash_count() { xl dmesg | grep -c "$CRASH_LINES" || true; }
+# domids GUEST...: "name:domid" words, for no_crash (a guest still there under another domid
+# was restarted; the console ring may have wrapped).
 domids() { for g in "$@"; do echo "$g:$(xl domid "$g" 2>/dev/null)"; done; }
 # no_crash COUNT0 DOMIDS: 0 if no crash was logged since COUNT0 and no guest was restarted.
 no_crash() {
     local n e id rc=0
     n=$(( $(crash_count) - $1 ))
     if [ "$n" -gt 0 ]; then
-        echo "FAIL: $n guest crash(es) during the run:"; xl dmesg | grep 'Triple fault\|crashed' | tail -n 5
+        echo "FAIL: $n guest crash(es) during the run:"; xl dmesg | grep "$CRASH_LINES" | tail -n 5
         rc=1
     fi
     for e in $2; do

@@ -129,7 +129,9 @@ void dmp_vmem_set_root(struct dmp_vmem *, uint64_t cr3, unsigned ptw_flags);
 /* Copy the root table now and walk from the copy from then on (until the next set_root), so
  * kernel addresses stay translatable after the process owning CR3 exits. Call while the guest
  * is paused. 0 or the read's -errno. */
-int  dmp_vmem_pin_root(struct dmp_vmem *);/* 0, -ENODEV (no root yet), or -EFAULT (unmapped page or unmappable frame; see last_err). */
+int  dmp_vmem_pin_root(struct dmp_vmem *);
+/* 0, -ENODEV (no root yet), -EFAULT (unmapped page or unmappable frame), or the -errno of dom0
+ * failing to map guest memory; last_err says which, naming the address. */
 int  dmp_vmem_read(struct dmp_vmem *, uint64_t va, void *buf, size_t len);
 /* Every page of the range is translated before any byte is written; an unmapped page
  * anywhere refuses the whole write. At most 16 pages per call (-E2BIG). */
