@@ -65,6 +65,24 @@ static int cmp_u64(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
+size_t dmp_wss_guest_ranges(uint64_t static_max_pages, uint64_t max_gpfn,
+                            struct dmp_gfn_range r[2])
+{
+    size_t nr = 0;
+    uint64_t low = static_max_pages < DMP_GUEST_LOWMEM_END_PFN ? static_max_pages
+                                                              : DMP_GUEST_LOWMEM_END_PFN;
+    r[nr++] = (struct dmp_gfn_range){ 0, low };
+    if (static_max_pages > low)
+        r[nr++] = (struct dmp_gfn_range){ DMP_GUEST_HIGHMEM_START_PFN, static_max_pages - low };
+    for (size_t i = 0; i < nr; i++) {
+        if (r[i].start > max_gpfn)
+            r[i].count = 0;
+        else if (r[i].count > max_gpfn + 1 - r[i].start)
+            r[i].count = max_gpfn + 1 - r[i].start;
+    }
+    return nr;
+}
+
 long dmp_wss_select_sample(struct dmp_rng *rng, const struct dmp_gfn_range *ranges,
                            size_t n_ranges, dmp_gfn_pred is_hot, void *hot_ctx,
                            uint64_t *out, size_t n)

@@ -102,6 +102,26 @@ static double rel_err(uint64_t est_bytes, uint64_t true_pages)
     return fabs((double)est_bytes - t) / t;
 }
 
+/* A 512 MiB guest lies below the hole; a 6 GiB one continues at 4 GiB; max_gpfn clips both
+ * (a guest still being built, or ballooned down at the top). */
+static void test_guest_ranges(void)
+{
+    struct dmp_gfn_range r[2];
+    CHECK_EQ_U64(dmp_wss_guest_ranges(131072, 0xfffff, r), 1);
+    CHECK_EQ_U64(r[0].start, 0);
+    CHECK_EQ_U64(r[0].count, 131072);
+    CHECK_EQ_U64(dmp_wss_guest_ranges(131072, 99, r), 1);
+    CHECK_EQ_U64(r[0].count, 100);
+    CHECK_EQ_U64(dmp_wss_guest_ranges(6ull << 18, 0x1fffff, r), 2);
+    CHECK_EQ_U64(r[0].count, DMP_GUEST_LOWMEM_END_PFN);
+    CHECK_EQ_U64(r[1].start, DMP_GUEST_HIGHMEM_START_PFN);
+    CHECK_EQ_U64(r[1].count, (6ull << 18) - DMP_GUEST_LOWMEM_END_PFN);
+    CHECK_EQ_U64(dmp_wss_guest_ranges(6ull << 18, 0x100009, r), 2);
+    CHECK_EQ_U64(r[1].count, 10);
+    CHECK_EQ_U64(dmp_wss_guest_ranges(6ull << 18, 0xeffff, r), 2);
+    CHECK_EQ_U64(r[1].count, 0);
+}
+
 static void test_uniform(void)
 {
     struct dmp_rng rng;
@@ -234,6 +254,7 @@ static void test_input_errors_and_wilson(void)
 int main(void)
 {
     test_selector();
+    test_guest_ranges();
     test_uniform();
     test_shift_grow_fast_shrink_slow();
     test_scan_larger_than_memory();

@@ -43,10 +43,6 @@
 #define DECISIONS_FILE "balloon-decisions.jsonl"
 #define METRICS_JSON "balloon-metrics.json"
 #define METRICS_PROM "balloon-metrics.prom"
-/* Guest-physical layout of PVH/HVM guests built by libxl: RAM below the MMIO hole, the rest
- * from 4 GiB. Samples that fall on unpopulated frames are not armed and do not count. */
-#define LOWMEM_END_PFN 0xF0000ULL
-#define HIGHMEM_START_PFN 0x100000ULL
 
 struct guest {
     uint32_t domid;
@@ -398,17 +394,7 @@ static void sample_guest(struct svc *s, struct guest *g, const struct dmp_balloo
     if (xc_domain_maximum_gpfn((xc_interface *)dmpd_xch(s->d), g->domid, &maxgpfn) < 0)
         return;
     struct dmp_gfn_range r[2];
-    size_t nr = 0;
-    uint64_t low = smax < LOWMEM_END_PFN ? smax : LOWMEM_END_PFN;
-    r[nr++] = (struct dmp_gfn_range){ 0, low };
-    if (smax > low)
-        r[nr++] = (struct dmp_gfn_range){ HIGHMEM_START_PFN, smax - low };
-    for (size_t i = 0; i < nr; i++) {
-        if (r[i].start > maxgpfn)
-            r[i].count = 0;
-        else if (r[i].start + r[i].count > maxgpfn + 1)
-            r[i].count = maxgpfn + 1 - r[i].start;
-    }
+    size_t nr = dmp_wss_guest_ranges(smax, maxgpfn, r);
     /* Ballooned-out frames are not armed: ask for more so about sample_pages are. */
     uint64_t want = (uint64_t)s->cfg.sample_pages * smax / guest_pages;
     if (want < s->cfg.sample_pages)

@@ -20,6 +20,15 @@ struct dmp_gfn_range {
     uint64_t count;
 };
 
+/* Where a PVH/HVM guest built by libxl may hold RAM: below the MMIO hole (gfn 0xF0000) and
+ * from 4 GiB (gfn 0x100000), static_max_pages in all, clipped to max_gpfn (the highest gfn
+ * Xen has mapped). Fills r[0..1] and returns how many ranges there are. Holes and ballooned
+ * frames inside them are fine: the hypervisor arms only RAM and reports the rest. */
+#define DMP_GUEST_LOWMEM_END_PFN 0xF0000ULL
+#define DMP_GUEST_HIGHMEM_START_PFN 0x100000ULL
+size_t dmp_wss_guest_ranges(uint64_t static_max_pages, uint64_t max_gpfn,
+                            struct dmp_gfn_range r[2]);
+
 /* Returns true for a gfn that must not be sampled (hot: trapping it would only cost). */
 typedef bool (*dmp_gfn_pred)(void *ctx, uint64_t gfn);
 
