@@ -56,6 +56,8 @@ int dmp_vmem_pin_root(struct dmp_vmem *vm)
     return 0;
 }
 
+/* 0, -EFAULT (va not mapped, or a reserved bit stops the walk) or -EIO (a page-table frame
+ * could not be read: says nothing about the mapping); last_err names the cause. */
 static int translate(struct dmp_vmem *vm, uint64_t va, bool fresh, uint64_t *gpa, uint64_t *left)
 {
     if (!fresh && vm->tlb_size && va - vm->tlb_va < vm->tlb_size) {
@@ -68,7 +70,7 @@ static int translate(struct dmp_vmem *vm, uint64_t va, bool fresh, uint64_t *gpa
     int rc = dmp_ptwalk(&vm->pm, vm->cr3, vm->ptw_flags, va, &r);
     if (rc) {
         dmp_ptwalk_describe(rc, va, &r, vm->last_err, sizeof(vm->last_err));
-        return -EFAULT;
+        return rc == -EIO ? -EIO : -EFAULT;
     }
     uint64_t off = va & (r.page_size - 1);
     *gpa = r.gpa;
@@ -90,10 +92,11 @@ int dmp_vmem_read(struct dmp_vmem *vm, uint64_t va, void *buf, size_t len)
     vm->reads++;
     while (len) {
         uint64_t gpa, left, bad = 0;
-        if (translate(vm, va, false, &gpa, &left))
-            return -EFAULT;
+        int rc = translate(vm, va, false, &gpa, &left);
+        if (rc)
+            return rc;
         size_t n = left < len ? (size_t)left : len;
-        int rc = dmp_fcache_read(vm->fc, gpa, dst, n, &bad);
+        rc = dmp_fcache_read(vm->fc, gpa, dst, n, &bad);
         if (rc == -EFAULT) {
             snprintf(vm->last_err, sizeof(vm->last_err),
                      "0x%llx: guest-physical 0x%llx cannot be mapped (not a frame of the guest)",
@@ -126,8 +129,9 @@ int dmp_vmem_write(struct dmp_vmem *vm, uint64_t va, const void *buf, size_t len
         uint64_t gpa, left;
         if (np == WRITE_MAX_PIECES)
             return -E2BIG;
-        if (translate(vm, a, true, &gpa, &left))
-            return -EFAULT;
+        int rc = translate(vm, a, true, &gpa, &left);
+        if (rc)
+            return rc;
         size_t n = left < rem ? (size_t)left : rem;
         piece[np].gpa = gpa;
         piece[np++].n = n;

@@ -528,6 +528,16 @@ static void test_kernel_scan_and_ksyms(void)
     CHECK_EQ_U64(dmp_vmem_read(&vc.vm, fn150, &b, 1), (uint64_t)-EFAULT);
     memcpy(mem + root, saved_root, 4096);
     CHECK_EQ_U64(dmp_vmem_read(&vc.vm, fn150, &b, 1), 0);
+    /* A page table dom0 cannot read is not an unmapped address: -EIO, for reads and writes. */
+    struct dmp_physmem own = vc.vm.pm;
+    vc.vm.pm = (struct dmp_physmem){ counting_read, c };
+    fail_table_reads = true;
+    dmp_vmem_set_root(&vc.vm, root, DMP_PTW_NXE);
+    CHECK_EQ_U64(dmp_vmem_read(&vc.vm, fn150, &b, 1), (uint64_t)-EIO);
+    CHECK(strstr(vc.vm.last_err, "cannot read the page table") != NULL);
+    CHECK_EQ_U64(dmp_vmem_write(&vc.vm, fn150, &b, 1), (uint64_t)-EIO);
+    fail_table_reads = false;
+    vc.vm.pm = own;
 
     /* A kernel without kallsyms: wipe the tables; recovery says so. */
     memset(mem + PHYS_BASE + (4u << 20), 0, 2u << 20);

@@ -130,11 +130,13 @@ void dmp_vmem_set_root(struct dmp_vmem *, uint64_t cr3, unsigned ptw_flags);
  * kernel addresses stay translatable after the process owning CR3 exits. Call while the guest
  * is paused. 0 or the read's -errno. */
 int  dmp_vmem_pin_root(struct dmp_vmem *);
-/* 0, -ENODEV (no root yet), -EFAULT (unmapped page or unmappable frame), or the -errno of dom0
- * failing to map guest memory; last_err says which, naming the address. */
+/* 0, -ENODEV (no root yet), -EFAULT (unmapped page or unmappable frame), -EIO (a page table
+ * on the way could not be read), or the -errno of dom0 failing to map guest memory; last_err
+ * says which, naming the address. */
 int  dmp_vmem_read(struct dmp_vmem *, uint64_t va, void *buf, size_t len);
 /* Every page of the range is translated before any byte is written; an unmapped page
- * anywhere refuses the whole write. At most 16 pages per call (-E2BIG). */
+ * anywhere refuses the whole write (errors as for dmp_vmem_read). At most 16 pages per call
+ * (-E2BIG). */
 int  dmp_vmem_write(struct dmp_vmem *, uint64_t va, const void *buf, size_t len);
 
 /* ------------------------------------------------------------------------------------------ */
