@@ -70,7 +70,7 @@ void dmp_balloon_config_init(struct dmp_balloon_config *c)
     c->sample_pages = 1000;
     c->mrc_target_pct = 5;
     /* Off until the triple faults of sampled HAP guests in the lab are understood. */
-    c->hap_sampling = 0;
+    c->hap_sampling = 1;
     dmp_policy_params_default(&c->params);
     dmp_guest_settings_default(&c->defaults);
 }

@@ -16,7 +16,7 @@ static const char good[] =
     "rate-limit = 128m\n"
     "estimator = mrc\n"
     "mrc-target = 3%\n"
-    "hap-sampling = 1\n"
+    "hap-sampling = 0\n"
     "\n"
     "[domain web]\n"
     "min = 512m\n"
@@ -45,7 +45,7 @@ static void test_good(void)
     CHECK_EQ_U64(c.reserve_kib, 256ULL << 10);
     CHECK_EQ_U64(c.interval_ms, 5000);
     CHECK_EQ_U64(c.mrc_target_pct, 3);
-    CHECK_EQ_U64(c.hap_sampling, 1);
+    CHECK_EQ_U64(c.hap_sampling, 0);
     CHECK(c.params.kind == DMP_POLICY_BALANCE);
     CHECK_EQ_U64(c.n_domains, 2);
     struct dmp_guest_settings web, db, other;
@@ -74,10 +74,12 @@ struct bad_case {
 
 static void test_errors(void)
 {
-    {   /* HAP sampling is off unless asked for, and it is a switch */
+    {   /* HAP guests are sampled unless switched off, and it is a switch */
         struct dmp_balloon_config d;
         char e[256] = "";
         CHECK(parse(&d, "[global]\n", e, sizeof(e)) == 0);
+        CHECK_EQ_U64(d.hap_sampling, 1);
+        CHECK(parse(&d, "[global]\nhap-sampling = 0\n", e, sizeof(e)) == 0);
         CHECK_EQ_U64(d.hap_sampling, 0);
         CHECK(parse(&d, "[global]\nhap-sampling = 2\n", e, sizeof(e)) != 0);
         CHECK(strstr(e, "hap-sampling") != NULL);

@@ -42,7 +42,7 @@ struct dmp_balloon_config {
     uint64_t interval_ms;
     uint32_t sample_pages;                  /* sampling estimator, per interval */
     uint32_t mrc_target_pct;                /* MRC estimator's miss-ratio target */
-    uint32_t hap_sampling;                  /* 1: sample HAP guests too (off: see BALLOON.md) */
+    uint32_t hap_sampling;                  /* 0: leave HAP guests unsampled (default 1) */
     struct dmp_policy_params params;        /* policy kind and host-wide knobs */
     struct dmp_guest_settings defaults;     /* [global] values of per-domain keys */
     uint32_t global_line[DMP_CFG_MAX_KEYS];

