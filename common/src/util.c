@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 int dmp_parse_u64(const char *s, uint64_t *v)
@@ -246,4 +247,11 @@ void dmp_conf_strip_comment(char *s)
             return;
         }
     }
+}
+
+void dmp_sleep_ms(uint64_t ms)
+{
+    struct timespec ts = { (time_t)(ms / 1000), (long)(ms % 1000) * 1000000L };
+    while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+        ;
 }

@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <stdlib.h>
+#include <time.h>
 #include <unistd.h>
 
 static void test_sizes(void)
@@ -99,11 +100,23 @@ static void test_atomic(void)
     CHECK(dmp_write_file_atomic("/nonexistent-dir/x", "x", 1) == -1);
 }
 
+/* dmp_sleep_ms sleeps at least as long as asked (monotonic clock). */
+static void test_sleep(void)
+{
+    struct timespec a, b;
+    clock_gettime(CLOCK_MONOTONIC, &a);
+    dmp_sleep_ms(30);
+    clock_gettime(CLOCK_MONOTONIC, &b);
+    long long ns = (b.tv_sec - a.tv_sec) * 1000000000LL + (b.tv_nsec - a.tv_nsec);
+    CHECK(ns >= 30000000LL);
+}
+
 int main(void)
 {
     test_sizes();
     test_json();
     test_validate();
     test_atomic();
+    test_sleep();
     return DMP_TEST_SUMMARY("common");
 }

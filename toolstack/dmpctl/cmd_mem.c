@@ -5,7 +5,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <xenctrl.h>
 #include <xenstore.h>
 
@@ -15,6 +14,7 @@
 #include "dmp/domain.h"
 #include "dmp/json.h"
 #include "dmp/util.h"
+#include "cmd_mem.h"
 
 int cmd_mem_set(int argc, char **argv);
 int cmd_mem_info(int argc, char **argv);
@@ -29,7 +29,7 @@ static const char *socket_path(void)
     return s && *s ? s : DMPD_DEFAULT_SOCKET;
 }
 
-static int open_xen(const char *cmd, struct xs_handle **xs, xc_interface **xch)
+int dmpctl_open_xen(const char *cmd, struct xs_handle **xs, xc_interface **xch)
 {
     *xs = xs_open(0);
     *xch = xc_interface_open(NULL, NULL, 0);
@@ -42,12 +42,6 @@ static int open_xen(const char *cmd, struct xs_handle **xs, xc_interface **xch)
         return dmp_cli_error(DMP_EXIT_FAIL, cmd, "cannot reach Xen (xenstore/privcmd): %s", strerror(e));
     }
     return 0;
-}
-
-static void sleep_ms(unsigned ms)
-{
-    struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
-    nanosleep(&ts, NULL);
 }
 
 int cmd_mem_set(int argc, char **argv)
@@ -85,7 +79,7 @@ int cmd_mem_set(int argc, char **argv)
         return dmp_cli_error(DMP_EXIT_USAGE, "mem-set", "bad size '%s' (e.g. 512, 512m, 1g, 524288k)", size);
     struct xs_handle *xs;
     xc_interface *xch;
-    int rc = open_xen("mem-set", &xs, &xch);
+    int rc = dmpctl_open_xen("mem-set", &xs, &xch);
     if (rc)
         return rc;
     char err[256], name[DMP_DOMAIN_NAME_MAX];
@@ -124,7 +118,7 @@ int cmd_mem_set(int argc, char **argv)
                 reached = true;
                 break;
             }
-            sleep_ms(200);
+            dmp_sleep_ms(200);
         }
         uint64_t el = dmpd_now_ms() - t0;
         printf("%s (%u): actual %llu KiB after %llu ms (%s)\n", name, domid,
@@ -226,7 +220,7 @@ int cmd_mem_info(int argc, char **argv)
     }
     struct xs_handle *xs;
     xc_interface *xch;
-    int rc = open_xen("mem-info", &xs, &xch);
+    int rc = dmpctl_open_xen("mem-info", &xs, &xch);
     if (rc)
         return rc;
     char err[256];

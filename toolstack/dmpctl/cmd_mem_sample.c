@@ -11,8 +11,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include <xenctrl.h>
-#include <xenstore.h>
 
 #include "dmp/balloon_ctl.h"
 #include "dmp/balloon_rng.h"
@@ -23,6 +21,7 @@
 #include "dmp/util.h"
 #include "dmp/wss_ctl.h"
 #include "dmp/wss_sampling.h"
+#include "cmd_mem.h"
 
 int cmd_mem_sample(int argc, char **argv);
 
@@ -63,13 +62,6 @@ static int parse(int argc, char **argv, struct opts *o)
     if (!o->dom)
         return dmp_cli_error(DMP_EXIT_USAGE, CMD, "need <dom> (see --help)");
     return 0;
-}
-
-static void sleep_ms(uint64_t ms)
-{
-    struct timespec ts = { (time_t)(ms / 1000), (long)(ms % 1000) * 1000000L };
-    while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
-        ;
 }
 
 struct round {
@@ -134,7 +126,7 @@ static int one_round(const struct opts *o, struct xs_handle *xs, xc_interface *x
                              n, strerror(errno), errno == EOPNOTSUPP ?
                              " (PV guest, or HAP on Intel EPT: not supported)" : "");
     uint64_t t0 = dmpd_now_ms();
-    sleep_ms(o->interval_ms);
+    dmp_sleep_ms(o->interval_ms);
     if (dmp_wss_ctl_harvest(c, domid, NULL, (uint32_t)n, &harmed, &touched) < 0) {
         int e = errno;
         return dmp_cli_error(DMP_EXIT_FAIL, CMD, "domain %s: harvest failed: %s%s", name,
@@ -172,17 +164,15 @@ int cmd_mem_sample(int argc, char **argv)
     int rc = parse(argc, argv, &o);
     if (rc)
         return rc;
-    struct xs_handle *xs = xs_open(0);
-    xc_interface *xch = xc_interface_open(NULL, NULL, 0);
+    struct xs_handle *xs;
+    xc_interface *xch;
+    rc = dmpctl_open_xen(CMD, &xs, &xch);
+    if (rc)
+        return rc;
     struct dmp_wss_ctl *c = NULL;
     uint64_t *gfns = malloc(o.pages * sizeof(*gfns));
     char err[256], name[DMP_DOMAIN_NAME_MAX];
     uint32_t domid;
-    if (!xs || !xch) {
-        rc = dmp_cli_error(DMP_EXIT_FAIL, CMD, "cannot reach Xen (xenstore/privcmd): %s",
-                           strerror(errno));
-        goto out;
-    }
     if (!gfns) {
         rc = dmp_cli_error(DMP_EXIT_FAIL, CMD, "out of memory");
         goto out;
@@ -231,9 +221,7 @@ int cmd_mem_sample(int argc, char **argv)
 out:
     dmp_wss_ctl_close(c);
     free(gfns);
-    if (xch)
-        xc_interface_close(xch);
-    if (xs)
-        xs_close(xs);
+    xc_interface_close(xch);
+    xs_close(xs);
     return rc;
 }

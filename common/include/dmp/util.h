@@ -31,6 +31,9 @@ int dmp_errf(char *err, size_t errlen, int rc, const char *fmt, ...)
 int dmp_verrf(char *err, size_t errlen, int rc, const char *fmt, va_list ap)
     __attribute__((format(printf, 4, 0)));
 
+/* Sleep ms milliseconds, resuming after a signal handler interrupts it. */
+void dmp_sleep_ms(uint64_t ms);
+
 /* Create a directory and its parents (mode 0755 for new ones). */
 int dmp_mkdir_p(const char *path);
 
