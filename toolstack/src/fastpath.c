@@ -25,7 +25,7 @@ struct fp_domctl {
 };
 _Static_assert(sizeof(struct fp_domctl) == sizeof(struct xen_domctl), "domctl size");
 _Static_assert(offsetof(struct fp_domctl, u) == offsetof(struct xen_domctl, u), "domctl union");
-_Static_assert(sizeof(struct dmp_fastpath_op_arg) == 80, "op layout as Xen's");
+_Static_assert(sizeof(struct dmp_fastpath_op_arg) == 88, "op layout as Xen's");
 
 static const char *const reject_names[DMP_FP_REJ_NR] = {
     [DMP_FP_REJ_DISABLED] = "disabled", [DMP_FP_REJ_OP] = "op", [DMP_FP_REJ_ARG] = "arg",
@@ -79,6 +79,7 @@ int dmp_fastpath_ctl(uint32_t domid, enum dmp_fastpath_op op, struct dmp_fastpat
     if (rc >= 0) {
         st->enabled = dc->u.fp.enabled != 0;
         st->stores = dc->u.fp.stores;
+        st->flushes = dc->u.fp.flushes;
         memcpy(st->rejected, dc->u.fp.rejected, sizeof(st->rejected));
     }
     xencall_free_buffer(xcall, dc);
@@ -99,6 +100,7 @@ void dmp_fastpath_stats_json(struct dmp_json *js, const struct dmp_fastpath_stat
     dmp_json_obj_begin(js);
     DMP_JSON_KV(js, "enabled", dmp_json_bool, st->enabled);
     DMP_JSON_KV(js, "stores", dmp_json_u64, st->stores);
+    DMP_JSON_KV(js, "flushes", dmp_json_u64, st->flushes);
     DMP_JSON_KV(js, "rejected_total", dmp_json_u64, dmp_fastpath_rejected_total(st));
     dmp_json_key(js, "rejected");
     dmp_json_obj_begin(js);
@@ -111,8 +113,10 @@ void dmp_fastpath_stats_json(struct dmp_json *js, const struct dmp_fastpath_stat
 
 void dmp_fastpath_stats_text(FILE *f, const struct dmp_fastpath_stats *st)
 {
-    fprintf(f, "fast path %s: %" PRIu64 " stores applied, %" PRIu64 " calls rejected (",
-            st->enabled ? "on" : "off", st->stores, dmp_fastpath_rejected_total(st));
+    fprintf(f,
+            "fast path %s: %" PRIu64 " stores applied, %" PRIu64 " log flushes, %" PRIu64
+            " calls rejected (",
+            st->enabled ? "on" : "off", st->stores, st->flushes, dmp_fastpath_rejected_total(st));
     bool first = true;
     for (unsigned i = 0; i < DMP_FP_REJ_NR; i++)
         if (reject_names[i]) {

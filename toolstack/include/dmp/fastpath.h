@@ -5,8 +5,10 @@
  *
  * Guest ABI (public/arch-x86/dmp.h in the patch): hypercall 54 (__HYPERVISOR_arch_6),
  * rdi = op (DMP_HV_OP encoding: kind bits 0-7, size 8-15, site kind 16-23), rsi = entry's
- * linear address, rdx = old, r10 = new; rax = 0 or -errno. Only STORE is handled; while the
- * fast path is off for the domain the call returns -EPERM and the stub stores itself. */
+ * linear address, rdx = old, r10 = new; rax = 0 or -errno. STORE does one store; FLUSH (patch
+ * 0009: rsi = log address, rdx = entries) applies a guest-side log of 8-byte stores and
+ * returns how many it applied. While the fast path is off for the domain the call returns
+ * -EPERM and the stub stores itself. */
 #ifndef DMP_FASTPATH_H
 #define DMP_FASTPATH_H
 
@@ -39,12 +41,14 @@ struct dmp_fastpath_op_arg {
     uint32_t enabled;
     uint64_t stores;
     uint64_t rejected[DMP_FP_REJ_NR];
+    uint64_t flushes;          /* patch 0009 */
 };
 
 struct dmp_fastpath_stats {
     bool enabled;
-    uint64_t stores;
+    uint64_t stores;           /* by STORE calls and by FLUSH log entries */
     uint64_t rejected[DMP_FP_REJ_NR];
+    uint64_t flushes;          /* FLUSH calls that applied at least one entry */
 };
 
 /* Name of a rejection reason ("disabled", "op", ...) or NULL for an unused index. */
@@ -59,9 +63,11 @@ uint64_t dmp_fastpath_rejected_total(const struct dmp_fastpath_stats *st);
 int dmp_fastpath_ctl(uint32_t domid, enum dmp_fastpath_op op, struct dmp_fastpath_stats *st,
                      char *err, size_t errlen);
 
-/* The state as a JSON object value (enabled, stores, rejected_total, rejected{name: n}). */
+/* The state as a JSON object value (enabled, stores, flushes, rejected_total,
+ * rejected{name: n}). */
 void dmp_fastpath_stats_json(struct dmp_json *js, const struct dmp_fastpath_stats *st);
-/* One line: "fast path on: N stores applied, M calls rejected (disabled a, op b, ...)". */
+/* One line: "fast path on: N stores applied, F log flushes, M calls rejected (disabled a,
+ * op b, ...)". */
 void dmp_fastpath_stats_text(FILE *f, const struct dmp_fastpath_stats *st);
 
 #endif
