@@ -31,6 +31,11 @@ $(OUT)/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) $(MOD_CFLAGS_$(firstword $(subst /, ,$<))) $(EXTRA_CFLAGS) -c $< -o $@
 
+# Assembly: guest code that dom0 copies into a guest (toolstack/src/stub_log.S).
+$(OUT)/%.o: %.S
+	@mkdir -p $(dir $@)
+	$(CC) -c $< -o $@
+
 include $(wildcard */module.mk */*/module.mk)
 
 .PHONY: all unit unit-san deps xen lab demo test bench lab-shell clean

@@ -4,7 +4,7 @@ MOD_CFLAGS_toolstack := -std=gnu11 -Itoolstack/include -Idmp-patcher/include
 XEN_A    := $(OUT)/libdmpxen.a
 XEN_LIBS := -lxenctrl -lxenstore -lxenforeignmemory -lxencall -lxentoolcore
 
-$(XEN_A): $(call objs,toolstack/src)
+$(XEN_A): $(call objs,toolstack/src) $(patsubst %.S,$(OUT)/%.o,$(wildcard toolstack/src/*.S))
 	@mkdir -p $(dir $@)
 	$(AR) rcs $@ $^
 

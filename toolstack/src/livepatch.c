@@ -228,16 +228,16 @@ int dmp_lp_hvcall_for_vendor(const char *vendor, enum dmp_lp_hvcall *insn)
     return 0;
 }
 
-int dmp_lp_use_fastpath(struct dmp_lp_journal *j, enum dmp_lp_hvcall insn)
+int dmp_lp_insert_code(struct dmp_lp_journal *j, const uint8_t *code, size_t code_len,
+                       size_t entry, const char *mode)
 {
-    size_t pt_len, fp_len;
+    size_t pt_len;
     const uint8_t *pt = dmp_lp_passthrough_code(&pt_len);
-    const uint8_t *fp = dmp_lp_fastpath_code(insn, &fp_len);
     /* Only a passthrough layout is converted: image, padding, passthrough at the end, slot at
      * the area's start pointing at it. */
     if (strcmp(j->mode, DMP_LP_MODE_PASSTHROUGH) != 0 || !j->stub_new || !j->stub_old ||
         j->hv_update < j->stub_base || j->hv_update - j->stub_base + pt_len != j->stub_len ||
-        j->stub_len < DMP_STUB_HV_SLOT_OFF + 8 ||
+        j->stub_len < DMP_STUB_HV_SLOT_OFF + 8 || entry >= code_len ||
         memcmp(j->stub_new + (j->hv_update - j->stub_base), pt, pt_len) != 0)
         return -EINVAL;
     size_t pt_off = j->hv_update - j->stub_base;
@@ -245,7 +245,7 @@ int dmp_lp_use_fastpath(struct dmp_lp_journal *j, enum dmp_lp_hvcall insn)
     memcpy(&slot, j->stub_new + DMP_STUB_HV_SLOT_OFF, 8);
     if (slot != j->hv_update)
         return -EINVAL;
-    size_t len = pt_off + fp_len + pt_len;
+    size_t len = pt_off + code_len + pt_len;
     uint8_t *nb = malloc(len), *ob = malloc(len);
     if (!nb || !ob) {
         free(nb);
@@ -253,9 +253,9 @@ int dmp_lp_use_fastpath(struct dmp_lp_journal *j, enum dmp_lp_hvcall insn)
         return -ENOMEM;
     }
     memcpy(nb, j->stub_new, pt_off);
-    memcpy(nb + pt_off, fp, fp_len);
-    memcpy(nb + pt_off + fp_len, pt, pt_len);
-    uint64_t hv = j->stub_base + pt_off;
+    memcpy(nb + pt_off, code, code_len);
+    memcpy(nb + pt_off + code_len, pt, pt_len);
+    uint64_t hv = j->stub_base + pt_off + entry;
     for (int i = 0; i < 8; i++)
         nb[DMP_STUB_HV_SLOT_OFF + (size_t)i] = (uint8_t)(hv >> (8 * i));
     memset(ob, DMP_LP_PAD, len);
@@ -265,8 +265,15 @@ int dmp_lp_use_fastpath(struct dmp_lp_journal *j, enum dmp_lp_hvcall insn)
     j->stub_old = ob;
     j->stub_len = len;
     j->hv_update = hv;
-    snprintf(j->mode, sizeof(j->mode), "%s", DMP_LP_MODE_FASTPATH);
+    snprintf(j->mode, sizeof(j->mode), "%s", mode);
     return 0;
+}
+
+int dmp_lp_use_fastpath(struct dmp_lp_journal *j, enum dmp_lp_hvcall insn)
+{
+    size_t fp_len;
+    const uint8_t *fp = dmp_lp_fastpath_code(insn, &fp_len);
+    return dmp_lp_insert_code(j, fp, fp_len, 0, DMP_LP_MODE_FASTPATH);
 }
 
 int dmp_lp_build_stub(const uint8_t *img, uint64_t base, size_t used, uint64_t slot_va,

@@ -72,6 +72,48 @@ int dmp_lp_hvcall_for_vendor(const char *vendor, enum dmp_lp_hvcall *insn);
  * pointing at the fast path, mode "fastpath". -EINVAL if j is not in passthrough layout. */
 struct dmp_lp_journal;
 int dmp_lp_use_fastpath(struct dmp_lp_journal *j, enum dmp_lp_hvcall insn);
+/* The conversion behind the modes: code (code_len bytes) goes at the passthrough offset, the
+ * passthrough right after it, the hv slot at code + entry, and j->mode becomes mode.
+ * -EINVAL if j is not in passthrough layout. */
+int dmp_lp_insert_code(struct dmp_lp_journal *j, const uint8_t *code, size_t code_len,
+                       size_t entry, const char *mode);
+
+/* Log mode (Xen patch 0009; code and rationale in toolstack/src/stub_log.S): 8-byte
+ * page-table stores inside Linux's lazy MMU sections go to a per-CPU log that one FLUSH
+ * hypercall applies at the section's end. The blob is position independent; its configuration
+ * block is filled by dmp_lp_use_log. */
+#define DMP_LP_MODE_LOG "log"
+struct dmp_lp_log_layout {     /* offsets into the blob, as laid out by stub_log.S */
+    uint32_t size, hv_log, enter, leave, hvcall;
+    uint32_t cfg_this_cpu_off, cfg_preempt, cfg_log, cfg_on, cfg_max;
+};
+/* Per-CPU offsets (from the kernel's BTF) and the log's capacity in entries. */
+struct dmp_lp_log_cfg {
+    uint64_t this_cpu_off;     /* per-CPU offset of this_cpu_off */
+    uint64_t preempt_count;    /* per-CPU offset of __preempt_count */
+    uint64_t log;              /* per-CPU offset of the log (mc_buffer) */
+    uint64_t log_size;         /* bytes available there */
+};
+#define DMP_LP_LOG_HDR 16u     /* u32 entries, u32 active, 8 reserved; then 16-byte entries */
+#define DMP_LP_LOG_MAX 512u    /* XEN_DMP_LOG_MAX */
+const uint8_t *dmp_lp_log_code(const struct dmp_lp_log_layout **layout);
+/* Entries a log of log_size bytes holds (capped at DMP_LP_LOG_MAX); 0 if not even one. */
+uint64_t dmp_lp_log_capacity(uint64_t log_size);
+/* Turn a passthrough journal/stub image into log mode: log blob (configured from cfg, log on)
+ * at the old passthrough offset, passthrough right after it, hv slot at the blob's hv_log,
+ * mode "log". *enter / *leave: guest addresses of the enter and leave entry points.
+ * -EINVAL if j is not in passthrough layout or cfg gives no room for a log. */
+int dmp_lp_use_log(struct dmp_lp_journal *j, enum dmp_lp_hvcall insn,
+                   const struct dmp_lp_log_cfg *cfg, uint64_t *enter, uint64_t *leave);
+/* For a log-mode journal: guest address of the blob's "log on" word and the per-CPU offset of
+ * the log (read back from the stub image). -EINVAL for another mode or a damaged image. */
+int dmp_lp_log_info(const struct dmp_lp_journal *j, uint64_t *cfg_on_va, uint64_t *log_off);
+/* A plan that turns the boot-time NOP of a lazy-MMU pv-op site (len 5..16 bytes, live holds
+ * the live bytes) into NOPs followed by "call target" ending at the site's end, so the return
+ * address is an instruction boundary also after the site is restored. -EINVAL (message) if
+ * the live bytes are not the NOP Linux writes there or target is out of rel32 reach. */
+int dmp_lp_pv_site_plan(uint64_t site, const uint8_t *live, size_t len, uint64_t target,
+                        const char *what, struct dmp_plan *out, char *err, size_t errlen);
 
 /* The bytes to write at the stub area: the planner's image (used bytes from base), then the
  * passthrough hv_update at the next 16-byte boundary, with the hv slot (slot_va) pointing at
