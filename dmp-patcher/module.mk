@@ -3,7 +3,7 @@
 # Every src/*.c goes into the library; every tests/test_*.c is one unit-test binary.
 MOD_CFLAGS_dmp-patcher := -Idmp-patcher/include
 PATCHER_A    := $(OUT)/libdmppatcher.a
-PATCHER_LIBS := -lcapstone -lunicorn -llzma -lzstd -lz -lm
+PATCHER_LIBS := -lcapstone -lunicorn -lbpf -llzma -lzstd -lz -lm
 PATCHER_LIB_OBJS := $(filter-out $(OUT)/dmp-patcher/src/main.o,$(call objs,dmp-patcher/src))
 
 $(PATCHER_A): $(PATCHER_LIB_OBJS)

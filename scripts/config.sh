@@ -14,7 +14,7 @@ DMP_CACHE="${DMP_CACHE:-/var/cache/dmp-toolkit}"
 DEB_PACKAGES=(
     build-essential dpkg-dev flex bison python3 clang
     qemu-system-x86 xen-hypervisor-4.17-amd64 xen-utils-4.17 libxen-dev
-    libcapstone-dev libunicorn-dev liblzma-dev zlib1g-dev libzstd-dev
+    libcapstone-dev libunicorn-dev libbpf-dev liblzma-dev zlib1g-dev libzstd-dev
     "linux-image-$GUEST_KERNEL_FLAVOUR" "linux-headers-$GUEST_KERNEL_FLAVOUR"
     busybox-static cpio kmod xz-utils zstd gnuplot-nox xenstore-utils qemu-system-xen seabios
 )

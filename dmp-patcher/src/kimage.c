@@ -370,3 +370,21 @@ uint16_t dmp_kimage_boot_protocol(const struct dmp_kimage *k)
 {
     return k ? k->boot_protocol : 0;
 }
+
+bool dmp_kimage_has_sections(const struct dmp_kimage *k)
+{
+    return k && k->ops == &kimage_file_ops;
+}
+
+int dmp_kimage_section(struct dmp_kimage *k, const char *name, struct dmp_ksection *out,
+                       char *err, size_t errlen)
+{
+    if (!k || !name || !out)
+        return -EINVAL;
+    memset(out, 0, sizeof(*out));
+    if (!dmp_kimage_has_sections(k))
+        return kimage_err(err, errlen, -ENOENT,
+                          "no section %s: a %s image has no ELF sections, only an image file has",
+                          name, k->format);
+    return kimage_elf_section(k->ctx, name, out, err, errlen);
+}

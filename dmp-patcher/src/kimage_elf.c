@@ -100,3 +100,71 @@ int kimage_elf_parse(struct kimage_file *f, char *err, size_t errlen)
                           "ELF has no loadable kernel segment (no PT_LOAD in the kernel half)");
     return 0;
 }
+
+#define ELF_SHDR_SIZE 64
+#define SHT_NOBITS_ 8
+#define SHN_XINDEX_ 0xffffu
+
+int kimage_elf_section(const struct kimage_file *f, const char *name, struct dmp_ksection *out,
+                       char *err, size_t errlen)
+{
+    const uint8_t *b = f->buf;
+    size_t len = f->len;   /* >= ELF_EHDR_SIZE: kimage_elf_parse accepted this buffer */
+    uint64_t shoff = rd64(b + 40);
+    uint16_t shentsize = rd16(b + 58);
+    uint64_t shnum = rd16(b + 60);
+    uint32_t shstrndx = rd16(b + 62);
+    if (shoff == 0)
+        return kimage_err(err, errlen, -ENOENT, "no section %s: ELF has no section headers",
+                          name);
+    if (shentsize < ELF_SHDR_SIZE)
+        return kimage_err(err, errlen, -EINVAL, "ELF: section header size %u < %d",
+                          shentsize, ELF_SHDR_SIZE);
+    if (shoff > len || len - shoff < shentsize)
+        return kimage_err(err, errlen, -EINVAL,
+                          "truncated ELF: section headers extend past end of file");
+    /* Extended numbering (more than 0xff00 sections): the real counts live in section 0. */
+    const uint8_t *sh0 = b + shoff;
+    if (shnum == 0)
+        shnum = rd64(sh0 + 32);
+    if (shstrndx == SHN_XINDEX_)
+        shstrndx = rd32(sh0 + 40);
+    if (shnum > (len - shoff) / shentsize)
+        return kimage_err(err, errlen, -EINVAL,
+                          "truncated ELF: %llu section headers extend past end of file",
+                          (unsigned long long)shnum);
+    if (shstrndx == 0 || shstrndx >= shnum)
+        return kimage_err(err, errlen, -EINVAL, "ELF: bad section name table index %u",
+                          shstrndx);
+    const uint8_t *strsh = sh0 + (uint64_t)shstrndx * shentsize;
+    uint64_t stroff = rd64(strsh + 24), strsz = rd64(strsh + 32);
+    if (rd32(strsh + 4) == SHT_NOBITS_ || stroff > len || strsz > len - stroff)
+        return kimage_err(err, errlen, -EINVAL,
+                          "truncated ELF: section name table extends past end of file");
+    const uint8_t *strtab = b + stroff;
+    size_t nlen = strlen(name);
+    for (uint64_t i = 1; i < shnum; i++) {
+        const uint8_t *sh = sh0 + i * shentsize;
+        uint32_t noff = rd32(sh);
+        if (noff >= strsz)
+            return kimage_err(err, errlen, -EINVAL,
+                              "ELF: section %llu name offset %u outside the name table",
+                              (unsigned long long)i, noff);
+        /* Compare name plus its NUL, all inside the table: an unterminated last name in the
+         * table cannot match and is never read past. */
+        if (strsz - noff <= nlen || memcmp(strtab + noff, name, nlen + 1) != 0)
+            continue;
+        if (rd32(sh + 4) == SHT_NOBITS_)
+            return kimage_err(err, errlen, -ENOENT,
+                              "no section %s contents: it is SHT_NOBITS (no file bytes)", name);
+        uint64_t off = rd64(sh + 24), size = rd64(sh + 32);
+        if (off > len || size > len - off)
+            return kimage_err(err, errlen, -EINVAL,
+                              "truncated ELF: section %s extends past end of file", name);
+        out->data = b + off;
+        out->size = size;
+        out->va = rd64(sh + 16);
+        return 0;
+    }
+    return kimage_err(err, errlen, -ENOENT, "no section %s in the ELF image", name);
+}

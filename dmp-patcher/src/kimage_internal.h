@@ -36,6 +36,10 @@ int kimage_err(char *err, size_t errlen, int code, const char *fmt, ...)
 /* Parse an ELF64 x86-64 kernel held in buf (ownership stays with caller) into f->segs. */
 int kimage_elf_parse(struct kimage_file *f, char *err, size_t errlen);
 
+/* Find section `name` in f's ELF (already accepted by kimage_elf_parse). */
+int kimage_elf_section(const struct kimage_file *f, const char *name, struct dmp_ksection *out,
+                       char *err, size_t errlen);
+
 /* Recognise a bzImage and decompress its payload into a new malloc'd buffer.
  * Returns 1 and fills out, outlen, fmt and proto when it is a bzImage, 0 when the input has no
  * bzImage signature, negative errno (with err) on a malformed bzImage. */

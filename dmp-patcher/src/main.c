@@ -11,11 +11,16 @@
 #include "dmp/journal.h"
 #include "dmp/json.h"
 #include "dmp/plan.h"
+#include "dmp/pvsites.h"
 #include "dmp/report.h"
 #include "dmp/util.h"
 
+#define CLI_MAX_PERCPU 32
+
 struct cli {
     bool json, quiet;
+    const char *percpu[CLI_MAX_PERCPU];   /* pvsites --percpu NAME... */
+    size_t npercpu;
     const char *hot;
     uint64_t stub_base;
     unsigned states;
@@ -30,6 +35,7 @@ static void usage_top(FILE *o)
             "  analyze   list page-table-writing sites, pv-op call sites, plans and refusals\n"
             "  plan      plan rewrites for the hot addresses listed in --hot <file>\n"
             "  verify    run the Unicorn equivalence harness over every plan\n"
+            "  pvsites   lazy-MMU pv-op call sites and per-CPU variable offsets\n"
             "Run 'dmp-patcher <command> --help' for the options of a command.\n"
             "Exit codes: 0 ok, 1 failure or refusal, 2 usage or bad input.\n");
 }
@@ -49,6 +55,17 @@ static void usage_cmd(const char *cmd, FILE *o)
                    "  <file>: one hex virtual address per line; '#' starts a comment.\n"
                    "  Prints one plan per address (JSON, or the journal line form).\n"
                    "  Exit 1 when any address was refused.\n");
+    else if (strcmp(cmd, "pvsites") == 0)
+        fprintf(o, "usage: dmp-patcher pvsites [--json] [--percpu NAME]... <image>\n"
+                   "  List the call sites of the lazy-MMU pv-ops (arch_enter/leave/flush_\n"
+                   "  lazy_mmu_mode) recorded in .parainstructions, with their pv-op types read\n"
+                   "  from the image's BTF, and the offset and size of each per-CPU variable\n"
+                   "  asked for. Needs the image file (the running kernel frees\n"
+                   "  .parainstructions) of a kernel built with CONFIG_DEBUG_INFO_BTF.\n"
+                   "  --json          machine-readable output\n"
+                   "  --percpu NAME   a per-CPU variable to look up (repeatable, up to %d)\n"
+                   "  Exit 1 when the sites cannot be read or a variable is not found.\n",
+                CLI_MAX_PERCPU);
     else
         fprintf(o, "usage: dmp-patcher verify [--json] [--states N] [--seed N] <image>\n"
                    "  Plan every candidate site, then run original and patched code from N\n"
@@ -187,6 +204,107 @@ static int cmd_analyze(struct kernel *k, const struct cli *c, bool verify)
     return rc;
 }
 
+/* pvsites needs no symbols or code view: only the image's sections. */
+static int cmd_pvsites(const char *path, const struct cli *c)
+{
+    char err[512] = "";
+    struct dmp_kimage *ki;
+    if (dmp_kimage_open_file(path, &ki, err, sizeof(err)) != 0) {
+        fprintf(stderr, "dmp-patcher: %s\n", err[0] ? err : path);
+        return 2;
+    }
+    struct dmp_pv_layout l;
+    if (dmp_pv_lazy_sites(ki, &l, err, sizeof(err)) != 0) {
+        fprintf(stderr, "dmp-patcher: %s: %s\n", path, err);
+        dmp_kimage_close(ki);
+        return 1;
+    }
+    int rc = 0;
+    struct dmp_percpu_var vars[CLI_MAX_PERCPU];
+    char verr[CLI_MAX_PERCPU][sizeof(err)];
+    int vrc[CLI_MAX_PERCPU];
+    struct btf *btf = NULL;
+    int brc = c->npercpu ? dmp_btf_load(ki, &btf, err, sizeof(err)) : 0;
+    for (size_t i = 0; i < c->npercpu; i++) {
+        if (brc)
+            snprintf(verr[i], sizeof(verr[i]), "%s", err);
+        vrc[i] = brc ? brc
+                     : dmp_btf_percpu_lookup(btf, c->percpu[i], &vars[i], verr[i],
+                                             sizeof(verr[i]));
+        if (vrc[i]) {
+            fprintf(stderr, "dmp-patcher: %s: %s\n", path, verr[i]);
+            rc = 1;
+        }
+    }
+    dmp_btf_free(btf);
+
+    if (c->json) {
+        struct dmp_json j;
+        dmp_json_init(&j, stdout, true);
+        dmp_json_obj_begin(&j);
+        DMP_JSON_KV(&j, "image", dmp_json_str, path);
+        DMP_JSON_KV(&j, "format", dmp_json_str, dmp_kimage_format(ki));
+        dmp_json_key(&j, "types");
+        dmp_json_obj_begin(&j);
+        for (int op = 0; op < DMP_PV_LAZY_NR; op++)
+            DMP_JSON_KV(&j, dmp_pv_lazy_op_name(op), dmp_json_u64, l.type[op]);
+        dmp_json_obj_end(&j);
+        dmp_json_key(&j, "counts");
+        dmp_json_obj_begin(&j);
+        for (int op = 0; op < DMP_PV_LAZY_NR; op++)
+            DMP_JSON_KV(&j, dmp_pv_lazy_op_name(op), dmp_json_u64, l.count[op]);
+        dmp_json_obj_end(&j);
+        dmp_json_key(&j, "sites");
+        dmp_json_arr_begin(&j);
+        for (size_t i = 0; i < l.nsites; i++) {
+            dmp_json_obj_begin(&j);
+            DMP_JSON_KV(&j, "va", dmp_json_hex, l.sites[i].va);
+            DMP_JSON_KV(&j, "len", dmp_json_u64, l.sites[i].len);
+            DMP_JSON_KV(&j, "op", dmp_json_str, dmp_pv_lazy_op_name(l.sites[i].op));
+            dmp_json_obj_end(&j);
+        }
+        dmp_json_arr_end(&j);
+        if (c->npercpu) {
+            dmp_json_key(&j, "percpu");
+            dmp_json_arr_begin(&j);
+            for (size_t i = 0; i < c->npercpu; i++) {
+                dmp_json_obj_begin(&j);
+                DMP_JSON_KV(&j, "name", dmp_json_str, c->percpu[i]);
+                if (vrc[i]) {
+                    DMP_JSON_KV(&j, "error", dmp_json_str, verr[i]);
+                } else {
+                    DMP_JSON_KV(&j, "offset", dmp_json_u64, vars[i].offset);
+                    DMP_JSON_KV(&j, "size", dmp_json_u64, vars[i].size);
+                }
+                dmp_json_obj_end(&j);
+            }
+            dmp_json_arr_end(&j);
+        }
+        dmp_json_obj_end(&j);
+        if (dmp_json_finish(&j) != 0)
+            rc = 1;
+        fputc('\n', stdout);
+    } else {
+        printf("image: %s (%s)\n", path, dmp_kimage_format(ki));
+        printf("pv-op types: enter %u, leave %u, flush %u\n", l.type[DMP_PV_LAZY_ENTER],
+               l.type[DMP_PV_LAZY_LEAVE], l.type[DMP_PV_LAZY_FLUSH]);
+        printf("lazy-MMU sites: %zu (enter %zu, leave %zu, flush %zu)\n", l.nsites,
+               l.count[DMP_PV_LAZY_ENTER], l.count[DMP_PV_LAZY_LEAVE],
+               l.count[DMP_PV_LAZY_FLUSH]);
+        for (size_t i = 0; i < l.nsites; i++)
+            printf("  0x%llx  %2u  %s\n", (unsigned long long)l.sites[i].va, l.sites[i].len,
+                   dmp_pv_lazy_op_name(l.sites[i].op));
+        for (size_t i = 0; i < c->npercpu; i++)
+            if (!vrc[i])
+                printf("per-CPU %s: offset %llu (0x%llx), %llu bytes\n", c->percpu[i],
+                       (unsigned long long)vars[i].offset, (unsigned long long)vars[i].offset,
+                       (unsigned long long)vars[i].size);
+    }
+    dmp_pv_layout_free(&l);
+    dmp_kimage_close(ki);
+    return rc;
+}
+
 static int cmd_plan(struct kernel *k, const struct cli *c)
 {
     uint64_t *hot;
@@ -262,7 +380,8 @@ int main(int argc, char **argv)
         return argc < 2 ? 2 : 0;
     }
     const char *cmd = argv[1];
-    if (strcmp(cmd, "analyze") && strcmp(cmd, "plan") && strcmp(cmd, "verify")) {
+    if (strcmp(cmd, "analyze") && strcmp(cmd, "plan") && strcmp(cmd, "verify") &&
+        strcmp(cmd, "pvsites")) {
         fprintf(stderr, "dmp-patcher: unknown command '%s'\n", cmd);
         usage_top(stderr);
         return 2;
@@ -272,10 +391,11 @@ int main(int argc, char **argv)
         {"help", no_argument, 0, 'h'},       {"json", no_argument, 0, 'j'},
         {"summary", no_argument, 0, 'q'},    {"hot", required_argument, 0, 'H'},
         {"stub-base", required_argument, 0, 'b'}, {"states", required_argument, 0, 's'},
-        {"seed", required_argument, 0, 'S'}, {0, 0, 0, 0}};
+        {"seed", required_argument, 0, 'S'}, {"percpu", required_argument, 0, 'P'},
+        {0, 0, 0, 0}};
     optind = 2;
     int o;
-    while ((o = getopt_long(argc, argv, "hjqH:b:s:S:", opts, NULL)) != -1) {
+    while ((o = getopt_long(argc, argv, "hjqH:b:s:S:P:", opts, NULL)) != -1) {
         uint64_t v;
         switch (o) {
         case 'h':
@@ -303,6 +423,17 @@ int main(int argc, char **argv)
                 return 2;
             }
             break;
+        case 'P':
+            if (strcmp(cmd, "pvsites") != 0) {
+                fprintf(stderr, "dmp-patcher %s: --percpu belongs to pvsites\n", cmd);
+                return 2;
+            }
+            if (c.npercpu == CLI_MAX_PERCPU) {
+                fprintf(stderr, "dmp-patcher: at most %d --percpu names\n", CLI_MAX_PERCPU);
+                return 2;
+            }
+            c.percpu[c.npercpu++] = optarg;
+            break;
         default:
             usage_cmd(cmd, stderr);
             return 2;
@@ -317,6 +448,8 @@ int main(int argc, char **argv)
         fprintf(stderr, "dmp-patcher plan: --hot <file> is required\n");
         return 2;
     }
+    if (strcmp(cmd, "pvsites") == 0)
+        return cmd_pvsites(argv[optind], &c);
     struct kernel k;
     int rc = open_kernel(argv[optind], &k);
     if (rc)

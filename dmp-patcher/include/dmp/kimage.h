@@ -96,6 +96,25 @@ const char *dmp_kimage_format(const struct dmp_kimage *);
 /* bzImage setup header facts (0 when the input was not a bzImage). */
 uint16_t dmp_kimage_boot_protocol(const struct dmp_kimage *);   /* e.g. 0x020f */
 
+/* One ELF section of a file image. Some facts exist only in sections that no PT_LOAD maps
+ * (.BTF type data read from the file), or that the running kernel frees after boot
+ * (.parainstructions), so they must be read from the image file, not through read(). */
+struct dmp_ksection {
+    const uint8_t *data;   /* section bytes; valid until close, and they reflect any
+                              dmp_kimage_write to bytes the section shares with a PT_LOAD */
+    size_t size;
+    uint64_t va;           /* sh_addr: link-time address, 0 for sections not loaded */
+};
+
+/* True for the file backends (vmlinux, bzImage), whose ELF section headers
+ * dmp_kimage_section can read; false for a live backend. */
+bool dmp_kimage_has_sections(const struct dmp_kimage *);
+/* Look up a section by name (the first one of that name). -ENOENT: no such section, no
+ * section header table, an SHT_NOBITS section (no file bytes), or a live backend; -EINVAL: a
+ * section header table, name or section extending past the ELF. err names the problem. */
+int  dmp_kimage_section(struct dmp_kimage *, const char *name, struct dmp_ksection *out,
+                        char *err, size_t errlen);
+
 #ifdef __cplusplus
 }
 #endif
