@@ -2,7 +2,10 @@
  * "passthrough" mode (the stubs' hv_update does the original write) or "fastpath" mode (the
  * hv_update asks Xen to do the store, Xen patch 0007, and falls back to the passthrough store
  * on any error; the mode is in the journal, unpatch turns the fast path off after restoring
- * the text). Safety rules and the journal: docs/DMP.md "Live patching".
+ * the text) or "log" mode (stores inside Linux's lazy MMU sections are logged per CPU and
+ * applied by one hypercall at the section's end, Xen patch 0009; unpatch first switches the
+ * logging off and waits for every CPU's log to empty). Safety rules and the journal:
+ * docs/DMP.md "Live patching".
  *
  * Journal: written BEFORE the first guest byte changes, in two places so that a new dmpctl
  * process (a toolstack restart) can undo: xenstore /local/domain/0/dmp/<domid>/journal/
@@ -29,6 +32,7 @@
 #include "dmp/live.h"
 #include "dmp/livepatch.h"
 #include "dmp/plan.h"
+#include "dmp/pvsites.h"
 #include "dmp/util.h"
 
 #define JOURNAL_DIR "/var/lib/dmp/dmp"
@@ -36,6 +40,7 @@
 #define XS_MAX_CHUNKS 4096
 #define RIP_RETRIES 50         /* pause/unpause rounds waiting for vCPUs to leave a range */
 #define GRACE_US 200000        /* after restoring sites, before removing the stubs */
+#define DRAIN_ROUNDS 100       /* pause/unpause rounds waiting for per-CPU logs to empty */
 
 static double now(void)
 {
@@ -360,8 +365,8 @@ static int root_for(const char *cmd, const struct dom *d, struct dmp_live *l, ui
 static void usage_patch(FILE *f)
 {
     fprintf(f,
-            "usage: dmpctl dmp patch <dom> [--mode passthrough|fastpath] [--sites all-mmu|hot]\n"
-            "                        [--hot-file F] [--dry-run] [--json]\n"
+            "usage: dmpctl dmp patch <dom> [--mode passthrough|fastpath|log] [--sites all-mmu|hot]\n"
+            "                        [--hot-file F] [--kernel-image F] [--dry-run] [--json]\n"
             "  Patch the running kernel of an HVM/PVH shadow-paging guest so its MMU helper\n"
             "  calls go through DMP stubs (mode " DMP_LP_MODE ": the stubs' hv_update does the\n"
             "  original write; no exit is saved until the hypervisor fast path is plugged in).\n"
@@ -373,6 +378,11 @@ static void usage_patch(FILE *f)
             "                   hypercall that also updates the shadows (Xen patch 0007; the\n"
             "                   fast path is turned on for the domain first, and unpatch turns it\n"
             "                   off); on any error the stub does the store itself\n"
+            "  --mode log       8-byte page-table stores inside Linux's lazy MMU sections (fork,\n"
+            "                   munmap, mprotect) go to a per-CPU log that one hypercall applies\n"
+            "                   when the section ends (Xen patch 0009); other stores as\n"
+            "                   passthrough. Needs --kernel-image: the guest's vmlinuz/vmlinux\n"
+            "                   (its .parainstructions and BTF locate the lazy-MMU call sites)\n"
             "  --mode passthrough  the default: hv_update does the original write\n"
             "  --dry-run        plan only, change nothing\n"
             "Exit status: 0 patched or already patched, 1 refused/failed (guest unchanged),\n"
@@ -575,6 +585,75 @@ out:
     return code;
 }
 
+/* Log mode, guest paused: where each online vCPU's CPU keeps its log (per-CPU base + log
+ * offset), with its entry count and "in a logged section" flag. */
+struct log_hdr {
+    uint64_t va;
+    uint32_t count, active;
+};
+
+static int log_headers(struct dmp_live *l, uint64_t log_off, struct log_hdr *h, size_t *n,
+                       char *err, size_t errlen)
+{
+    const struct dmp_live_vcpu *v;
+    size_t nv = dmp_live_vcpus(l, &v);
+    *n = 0;
+    for (size_t i = 0; i < nv; i++) {
+        if (!v[i].online)
+            continue;
+        uint64_t base = dmp_live_vcpu_percpu_base(&v[i]);
+        uint32_t w[2];
+        if (!base || dmp_kimage_read(dmp_live_kimage(l), base + log_off, w, sizeof(w)) != 0) {
+            snprintf(err, errlen, "cannot read the per-CPU log of vCPU %u (per-CPU base 0x%"
+                     PRIx64 ")", v[i].id, base);
+            return -EIO;
+        }
+        h[*n] = (struct log_hdr){ base + log_off, w[0], w[1] };
+        (*n)++;
+    }
+    return 0;
+}
+
+/* Clear the flags of CPUs that hold no entries (a section's flag can outlive the log mode
+ * that set it, when the vCPU was stopped between enter's check and its write). */
+static int log_clear_flags(struct dmp_live *l, const struct log_hdr *h, size_t n)
+{
+    const uint32_t zero = 0;
+    for (size_t i = 0; i < n; i++)
+        if (h[i].count == 0 && h[i].active &&
+            dmp_kimage_write(dmp_live_kimage(l), h[i].va + 4, &zero, 4) != 0)
+            return -EIO;
+    return 0;
+}
+
+/* Patch time: the log's memory must be unused (no entries, nothing in the reserved word). */
+static int log_check_unused(struct dmp_live *l, const struct dmp_lp_journal *j, char *err,
+                            size_t errlen)
+{
+    uint64_t on_va, log_off;
+    struct log_hdr h[DMP_LIVE_MAX_VCPUS];
+    size_t n;
+    if (dmp_lp_log_info(j, &on_va, &log_off) != 0) {
+        snprintf(err, errlen, "log stub image damaged");
+        return -EINVAL;
+    }
+    int rc = log_headers(l, log_off, h, &n, err, errlen);
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        uint64_t rsv = 1;
+        if (h[i].count != 0 || dmp_kimage_read(dmp_live_kimage(l), h[i].va + 8, &rsv, 8) != 0 ||
+            rsv != 0) {
+            snprintf(err, errlen, "the per-CPU buffer at 0x%" PRIx64 " (Linux's Xen PV multicall "
+                     "buffer) is in use", h[i].va);
+            rc = -EBUSY;
+        }
+    }
+    if (rc == 0 && log_clear_flags(l, h, n) != 0) {
+        snprintf(err, errlen, "cannot reset the per-CPU log flags");
+        rc = -EIO;
+    }
+    return rc;
+}
+
 /* With the guest paused: checks, journal, writes. Returns DMP_EXIT_*; on failure every byte
  * written is restored and the journal removed. */
 static int apply_paused(struct dmp_live *l, struct xs_handle *xs, const struct dom *d,
@@ -617,9 +696,17 @@ static int apply_paused(struct dmp_live *l, struct xs_handle *xs, const struct d
         }
         j->plans[k++] = *p;
     }
+    /* Log mode is all or nothing: a lazy-MMU enter site patched without its leave sites
+     * would leave logged stores unapplied. */
+    if (strcmp(j->mode, DMP_LP_MODE_LOG) == 0 && k != j->nplans)
+        return dmp_cli_error(DMP_EXIT_FAIL, CMD_PATCH, "refused: %zu sites are busy or changed "
+                             "and log mode needs every one; guest untouched (try again)",
+                             j->nplans - k);
     j->nplans = k;
     if (k == 0)
         return dmp_cli_error(DMP_EXIT_FAIL, CMD_PATCH, "no site can be patched now; guest untouched");
+    if (strcmp(j->mode, DMP_LP_MODE_LOG) == 0 && (rc = log_check_unused(l, j, err, sizeof(err))))
+        return dmp_cli_error(DMP_EXIT_FAIL, CMD_PATCH, "refused: %s; guest untouched", err);
     char *text;
     rc = dmp_lp_journal_format(j, &text);
     if (rc)
@@ -671,10 +758,86 @@ static int guest_hvcall(enum dmp_lp_hvcall *insn, char *vendor)
     return dmp_lp_hvcall_for_vendor(vendor, insn);
 }
 
+/* Log mode: configure the log blob for this kernel (per-CPU offsets from the image's BTF)
+ * and add the lazy-MMU pv-op sites (from the image's .parainstructions, moved by the KASLR
+ * slide) to the plans. The image must be the running kernel: every site must hold, live, the
+ * NOP Linux leaves there on HVM, which a different kernel would not. */
+static int setup_log(struct dmp_live *l, const struct dom *d, const char *image,
+                     enum dmp_lp_hvcall insn, struct dmp_lp_journal *j)
+{
+    char err[768];
+    struct dmp_kimage *img = NULL;
+    struct btf *btf = NULL;
+    struct dmp_pv_layout lay = { 0 };
+    int code = DMP_EXIT_FAIL;
+    const struct dmp_ksyms *ks = dmp_live_ksyms(l);
+    if (!ks)
+        return dmp_cli_error(DMP_EXIT_FAIL, CMD_PATCH, "domain %s: no kernel symbols", d->name);
+    if (dmp_kimage_open_file(image, &img, err, sizeof(err)) != 0)
+        return dmp_cli_error(DMP_EXIT_USAGE, CMD_PATCH, "--kernel-image %s: %s", image, err);
+    if (dmp_pv_lazy_sites(img, &lay, err, sizeof(err)) != 0 ||
+        dmp_btf_load(img, &btf, err, sizeof(err)) != 0) {
+        dmp_cli_error(DMP_EXIT_FAIL, CMD_PATCH, "refused: %s: %s; guest untouched", image, err);
+        goto out;
+    }
+    if (lay.count[DMP_PV_LAZY_ENTER] == 0 || lay.count[DMP_PV_LAZY_LEAVE] == 0) {
+        dmp_cli_error(DMP_EXIT_FAIL, CMD_PATCH, "refused: %s has no lazy-MMU enter/leave sites; "
+                      "guest untouched", image);
+        goto out;
+    }
+    static const char *const vars[3] = { "this_cpu_off", "__preempt_count", "mc_buffer" };
+    struct dmp_percpu_var pv[3];
+    for (int i = 0; i < 3; i++)
+        if (dmp_btf_percpu_lookup(btf, vars[i], &pv[i], err, sizeof(err)) != 0) {
+            dmp_cli_error(DMP_EXIT_FAIL, CMD_PATCH, "refused: %s: per-CPU %s: %s; guest "
+                          "untouched", image, vars[i], err);
+            goto out;
+        }
+    struct dmp_lp_log_cfg cfg = { pv[0].offset, pv[1].offset, pv[2].offset, pv[2].size };
+    uint64_t enter, leave;
+    int rc = dmp_lp_use_log(j, insn, &cfg, &enter, &leave);
+    if (rc) {
+        dmp_cli_error(DMP_EXIT_FAIL, CMD_PATCH, "cannot build the log stub: %s (log %" PRIu64
+                      " bytes)", strerror(-rc), pv[2].size);
+        goto out;
+    }
+    struct dmp_plan *np = realloc(j->plans, (j->nplans + lay.nsites) * sizeof(*np));
+    if (!np)
+        goto out;
+    j->plans = np;
+    int64_t slide = dmp_ksyms_slide(ks);
+    for (size_t i = 0; i < lay.nsites; i++) {
+        const struct dmp_pv_site *ps = &lay.sites[i];
+        uint64_t va = ps->va + (uint64_t)slide;
+        uint8_t live[DMP_PLAN_MAX_SITE];
+        /* A flush ends the logged section early: correct, only less batched. */
+        bool in = ps->op == DMP_PV_LAZY_ENTER;
+        if (ps->len > sizeof(live) || dmp_kimage_read(dmp_live_kimage(l), va, live, ps->len)) {
+            dmp_cli_error(DMP_EXIT_FAIL, CMD_PATCH, "refused: cannot read the %s site 0x%" PRIx64
+                          "; guest untouched", dmp_pv_lazy_op_name(ps->op), va);
+            goto out;
+        }
+        if (dmp_lp_pv_site_plan(va, live, ps->len, in ? enter : leave,
+                                dmp_pv_lazy_op_name(ps->op), &j->plans[j->nplans], err,
+                                sizeof(err)) != 0) {
+            dmp_cli_error(DMP_EXIT_FAIL, CMD_PATCH, "refused: %s is not the running kernel or "
+                          "not patchable: %s; guest untouched", image, err);
+            goto out;
+        }
+        j->nplans++;
+    }
+    code = DMP_EXIT_OK;
+out:
+    dmp_pv_layout_free(&lay);
+    dmp_btf_free(btf);
+    dmp_kimage_close(img);
+    return code;
+}
+
 int dmp_cmd_patch(int argc, char **argv)
 {
-    bool json = false, dry = false, hot = false, fastpath = false;
-    const char *dom = NULL, *hot_file = NULL;
+    bool json = false, dry = false, hot = false, fastpath = false, logm = false;
+    const char *dom = NULL, *hot_file = NULL, *image = NULL;
     if (dmp_cli_wants_help(argc, argv)) {
         usage_patch(stdout);
         return DMP_EXIT_OK;
@@ -693,15 +856,16 @@ int dmp_cmd_patch(int argc, char **argv)
                                      "--sites takes 'all-mmu' or 'hot', not '%s'", argv[i]);
         } else if (strcmp(argv[i], "--mode") == 0 && i + 1 < argc) {
             i++;
-            if (strcmp(argv[i], DMP_LP_MODE_FASTPATH) == 0)
-                fastpath = true;
-            else if (strcmp(argv[i], DMP_LP_MODE_PASSTHROUGH) == 0)
-                fastpath = false;
-            else
+            fastpath = strcmp(argv[i], DMP_LP_MODE_FASTPATH) == 0;
+            logm = strcmp(argv[i], DMP_LP_MODE_LOG) == 0;
+            if (!fastpath && !logm && strcmp(argv[i], DMP_LP_MODE_PASSTHROUGH) != 0)
                 return dmp_cli_error(DMP_EXIT_USAGE, CMD_PATCH,
-                                     "--mode takes 'passthrough' or 'fastpath', not '%s'", argv[i]);
+                                     "--mode takes 'passthrough', 'fastpath' or 'log', not '%s'",
+                                     argv[i]);
         } else if (strcmp(argv[i], "--hot-file") == 0 && i + 1 < argc)
             hot_file = argv[++i];
+        else if (strcmp(argv[i], "--kernel-image") == 0 && i + 1 < argc)
+            image = argv[++i];
         else if (argv[i][0] == '-' || dom) {
             usage_patch(stderr);
             return dmp_cli_error(DMP_EXIT_USAGE, CMD_PATCH, "unexpected argument '%s'", argv[i]);
@@ -714,6 +878,11 @@ int dmp_cmd_patch(int argc, char **argv)
     }
     if (hot && !hot_file)
         return dmp_cli_error(DMP_EXIT_USAGE, CMD_PATCH, "--sites hot needs --hot-file F");
+    if (logm && !image)
+        return dmp_cli_error(DMP_EXIT_USAGE, CMD_PATCH,
+                             "--mode log needs --kernel-image F (the guest's kernel image)");
+    if (image && !logm)
+        return dmp_cli_error(DMP_EXIT_USAGE, CMD_PATCH, "--kernel-image is for --mode log");
     if (hot_file)
         hot = true;
     double t_start = now();
@@ -802,15 +971,19 @@ int dmp_cmd_patch(int argc, char **argv)
     r.t_plan = now() - t0;
     bool fp_enabled = false;
     enum dmp_lp_hvcall insn = DMP_LP_VMMCALL;
-    if (code == DMP_EXIT_OK && fastpath && j.nplans > 0) {
+    if (code == DMP_EXIT_OK && (fastpath || logm) && j.nplans > 0) {
         char vendor[13] = "", err[256];
         int frc = guest_hvcall(&insn, vendor);
         if (frc)
             code = dmp_cli_error(DMP_EXIT_FAIL, CMD_PATCH, "CPU vendor '%s' unknown: cannot "
                                  "choose vmcall or vmmcall; guest untouched", vendor);
-        else if ((frc = dmp_lp_use_fastpath(&j, insn)) != 0)
+        else if (fastpath && (frc = dmp_lp_use_fastpath(&j, insn)) != 0)
             code = dmp_cli_error(DMP_EXIT_FAIL, CMD_PATCH, "cannot build the fast path stub: %s",
                                  strerror(-frc));
+        else if (logm && (!dmp_live_ksyms(l) && (code = find_kernel(CMD_PATCH, &d, l, &k)) != 0))
+            ;   /* cached plans: the symbols (for the KASLR slide) were not needed until now */
+        else if (logm && (code = setup_log(l, &d, image, insn, &j)) != 0)
+            ;
         else if (!dry) {
             /* On before any stub can call it; a stub finding it off would only fall back. */
             struct dmp_fastpath_stats st;
@@ -858,7 +1031,7 @@ int dmp_cmd_patch(int argc, char **argv)
         else {
             printf("%s domain %s (id %u): %zu sites, mode %s\n", dry ? "would patch" : "patched",
                    d.name, d.domid, dry ? j.nplans : r.applied, j.mode);
-            if (fastpath)
+            if (fastpath || logm)
                 printf("  fast path: hypercall %u by %s (from the CPU vendor), fast path %s\n",
                        DMP_FASTPATH_HYPERCALL, dmp_lp_hvcall_name(insn),
                        dry ? "not enabled (dry run)" : "enabled");
@@ -980,7 +1153,8 @@ int dmp_cmd_status(int argc, char **argv)
     struct dmp_fastpath_stats fp;
     char fp_err[256] = "";
     int fp_rc = 1;
-    if (code == DMP_EXIT_OK && jl > 0 && strcmp(j.mode, DMP_LP_MODE_FASTPATH) == 0)
+    if (code == DMP_EXIT_OK && jl > 0 &&
+        (strcmp(j.mode, DMP_LP_MODE_FASTPATH) == 0 || strcmp(j.mode, DMP_LP_MODE_LOG) == 0))
         fp_rc = dmp_fastpath_ctl(d.domid, DMP_FASTPATH_GET_STATS, &fp, fp_err, sizeof(fp_err));
     if (code == DMP_EXIT_OK) {
         if (json) {
@@ -1037,6 +1211,65 @@ int dmp_cmd_status(int argc, char **argv)
 /* ---- unpatch ---- */
 
 #define CMD_UNPATCH "dmp unpatch"
+
+/* Log mode, before any byte is restored: switch logging off (the blob's "on" word) and wait
+ * until no CPU holds logged stores. With logging off a CPU empties its log at its next
+ * page-table store or at its section's end, and sections are short (they hold a page-table
+ * lock), so a few rounds do. Leaves the domain unpaused. */
+static int log_drain(struct dmp_live *l, const struct dmp_lp_journal *j, unsigned *waits,
+                     char *err, size_t errlen)
+{
+    uint64_t on_va, log_off;
+    if (dmp_lp_log_info(j, &on_va, &log_off) != 0) {
+        snprintf(err, errlen, "the journal's log-mode stub image is damaged");
+        return -EINVAL;
+    }
+    const uint64_t off = 0;
+    int rc = dmp_live_pause(l);
+    if (rc)
+        snprintf(err, errlen, "cannot pause: %s", strerror(-rc));
+    else
+        rc = dmp_live_set_root_for(l, j->stub_base, err, errlen);
+    if (rc == 0)
+        rc = write_region(l, on_va, (const uint8_t *)&off, sizeof(off), err, errlen);
+    for (unsigned round = 0; rc == 0; round++) {
+        while (held_pauses(l))
+            if (dmp_live_unpause(l) != 0)
+                break;
+        if (round == DRAIN_ROUNDS) {
+            snprintf(err, errlen, "a CPU still held logged page-table stores after %u rounds "
+                     "(log mode is off; the guest stores directly; try unpatch again)",
+                     DRAIN_ROUNDS);
+            return -EBUSY;
+        }
+        usleep(round ? 20000 : 1000);
+        struct log_hdr h[DMP_LIVE_MAX_VCPUS];
+        size_t n;
+        bool busy = false;
+        if ((rc = dmp_live_pause(l)) != 0)
+            snprintf(err, errlen, "cannot pause: %s", strerror(-rc));
+        else if ((rc = dmp_live_refresh_vcpus(l, err, errlen)) == 0 &&
+            (rc = dmp_live_set_root_for(l, j->stub_base, err, errlen)) == 0 &&
+            (rc = log_headers(l, log_off, h, &n, err, errlen)) == 0) {
+            for (size_t i = 0; i < n; i++)
+                busy |= h[i].count != 0;
+            if (!busy) {
+                rc = log_clear_flags(l, h, n);
+                while (held_pauses(l))
+                    if (dmp_live_unpause(l) != 0)
+                        break;
+                if (rc)
+                    snprintf(err, errlen, "cannot reset the per-CPU log flags");
+                return rc;
+            }
+            (*waits)++;
+        }
+    }
+    while (held_pauses(l))
+        if (dmp_live_unpause(l) != 0)
+            break;
+    return rc;
+}
 
 static void usage_unpatch(FILE *f)
 {
@@ -1143,7 +1376,11 @@ int dmp_cmd_unpatch(int argc, char **argv)
     unsigned waits = 0;
     size_t restored = 0;
     double paused1 = 0, paused2 = 0, t0 = now();
-    int rc = need ? pause_clear(l, journal_sites_busy, &j, j.stub_base, &waits, err, sizeof(err)) : -ENOMEM;
+    int rc = need ? 0 : -ENOMEM;
+    if (rc == 0 && strcmp(j.mode, DMP_LP_MODE_LOG) == 0)
+        rc = log_drain(l, &j, &waits, err, sizeof(err));
+    if (rc == 0)
+        rc = pause_clear(l, journal_sites_busy, &j, j.stub_base, &waits, err, sizeof(err));
     if (rc == 0)
         rc = unpatch_checks(l, &j, need, err, sizeof(err));
     struct dmp_kimage *ki = dmp_live_kimage(l);
@@ -1174,7 +1411,8 @@ int dmp_cmd_unpatch(int argc, char **argv)
     struct dmp_fastpath_stats fp;
     char fp_err[256] = "";
     int fp_rc = 1;
-    if (rc == 0 && strcmp(j.mode, DMP_LP_MODE_FASTPATH) == 0) {
+    if (rc == 0 &&
+        (strcmp(j.mode, DMP_LP_MODE_FASTPATH) == 0 || strcmp(j.mode, DMP_LP_MODE_LOG) == 0)) {
         fp_rc = dmp_fastpath_ctl(d.domid, DMP_FASTPATH_DISABLE, &fp, fp_err, sizeof(fp_err));
         if (fp_rc)
             fprintf(stderr, "dmpctl %s: warning: text restored but the fast path was not turned "

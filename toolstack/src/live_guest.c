@@ -148,6 +148,15 @@ int dmp_live_unpause(struct dmp_live *l)
     return 0;
 }
 
+uint64_t dmp_live_vcpu_percpu_base(const struct dmp_live_vcpu *v)
+{
+    /* Kernel addresses are the upper canonical half (bit 63 set), 4- and 5-level alike. */
+    bool k = v->gs_base >> 63, ks = v->shadow_gs >> 63;
+    if (k == ks)
+        return 0;
+    return k ? v->gs_base : v->shadow_gs;
+}
+
 static int read_vcpus(struct dmp_live *l, unsigned max_vcpu_id, char *err, size_t errlen)
 {
     l->nvcpus = 0;
@@ -175,6 +184,8 @@ static int read_vcpus(struct dmp_live *l, unsigned max_vcpu_id, char *err, size_
                 c->efer = ctx.msr_efer;
                 c->lstar = ctx.msr_lstar;
                 c->idtr_base = ctx.idtr_base;
+                c->gs_base = ctx.gs_base;
+                c->shadow_gs = ctx.shadow_gs;
                 c->long_mode = (c->cr0 & CR0_PG) && (c->efer & EFER_LMA);
             } else {
                 vcpu_guest_context_any_t ctx;

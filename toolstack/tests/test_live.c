@@ -551,8 +551,22 @@ static void test_kernel_scan_and_ksyms(void)
     dmp_fcache_free(c);
 }
 
+/* The per-CPU base is whichever of GS base and its swapgs shadow is a kernel address. */
+static void test_percpu_base(void)
+{
+    struct dmp_live_vcpu v = { .gs_base = 0xffff888007a00000ull, .shadow_gs = 0x7f12345000ull };
+    CHECK_EQ_U64(dmp_live_vcpu_percpu_base(&v), 0xffff888007a00000ull);   /* kernel mode */
+    v = (struct dmp_live_vcpu){ .gs_base = 0, .shadow_gs = 0xffff888007a00000ull };
+    CHECK_EQ_U64(dmp_live_vcpu_percpu_base(&v), 0xffff888007a00000ull);   /* user mode */
+    v = (struct dmp_live_vcpu){ .gs_base = 0, .shadow_gs = 0 };
+    CHECK_EQ_U64(dmp_live_vcpu_percpu_base(&v), 0);
+    v = (struct dmp_live_vcpu){ .gs_base = 0xffff888000000000ull, .shadow_gs = 0xffff888000001000ull };
+    CHECK_EQ_U64(dmp_live_vcpu_percpu_base(&v), 0);                        /* ambiguous */
+}
+
 int main(void)
 {
+    test_percpu_base();
     mem = calloc(NFRAMES, 4096);
     if (!mem)
         return 1;

@@ -184,7 +184,13 @@ struct dmp_live_vcpu {
     uint64_t rip, rsp, cr0, cr3, cr4, efer;
     uint64_t lstar;    /* MSR_LSTAR (HVM/PVH; 0 for PV) */
     uint64_t idtr_base;
+    uint64_t gs_base, shadow_gs;   /* GS base and MSR_KERNEL_GS_BASE (HVM/PVH; 0 for PV) */
 };
+
+/* The kernel's per-CPU base of a 64-bit Linux vCPU: of GS base and the swapgs shadow, the one
+ * that is a kernel address (the kernel's while in kernel mode, the shadow in user mode);
+ * 0 if neither is. */
+uint64_t dmp_live_vcpu_percpu_base(const struct dmp_live_vcpu *v);
 
 struct dmp_live_kernel {
     uint64_t cr3;               /* page-table root used (kernel half of a PTI pair) */
