@@ -204,7 +204,18 @@ static int cmd_analyze(struct kernel *k, const struct cli *c, bool verify)
     return rc;
 }
 
-/* pvsites needs no symbols or code view: only the image's sections. */
+/* "function+0xoff" of va for the listing, or "" when the image's symbols are unknown. */
+static void site_func(const struct dmp_ksyms *ks, uint64_t va, char *buf, size_t len)
+{
+    const struct dmp_ksym *s = ks ? dmp_ksyms_by_addr(ks, va) : NULL;
+    if (s)
+        snprintf(buf, len, "%s+0x%llx", s->name, (unsigned long long)(va - s->addr));
+    else
+        buf[0] = 0;
+}
+
+/* pvsites needs only the image's sections; symbols (when kallsyms can be recovered) just
+ * name the function of each site. */
 static int cmd_pvsites(const char *path, const struct cli *c)
 {
     char err[512] = "";
@@ -220,6 +231,10 @@ static int cmd_pvsites(const char *path, const struct cli *c)
         return 1;
     }
     int rc = 0;
+    struct dmp_ksyms *ks = NULL;
+    char kerr[256], fn[160];
+    if (dmp_ksyms_recover(ki, &ks, kerr, sizeof(kerr)) != 0)
+        ks = NULL;
     struct dmp_percpu_var vars[CLI_MAX_PERCPU];
     char verr[CLI_MAX_PERCPU][sizeof(err)];
     int vrc[CLI_MAX_PERCPU];
@@ -261,6 +276,9 @@ static int cmd_pvsites(const char *path, const struct cli *c)
             DMP_JSON_KV(&j, "va", dmp_json_hex, l.sites[i].va);
             DMP_JSON_KV(&j, "len", dmp_json_u64, l.sites[i].len);
             DMP_JSON_KV(&j, "op", dmp_json_str, dmp_pv_lazy_op_name(l.sites[i].op));
+            site_func(ks, l.sites[i].va, fn, sizeof(fn));
+            if (fn[0])
+                DMP_JSON_KV(&j, "function", dmp_json_str, fn);
             dmp_json_obj_end(&j);
         }
         dmp_json_arr_end(&j);
@@ -291,9 +309,11 @@ static int cmd_pvsites(const char *path, const struct cli *c)
         printf("lazy-MMU sites: %zu (enter %zu, leave %zu, flush %zu)\n", l.nsites,
                l.count[DMP_PV_LAZY_ENTER], l.count[DMP_PV_LAZY_LEAVE],
                l.count[DMP_PV_LAZY_FLUSH]);
-        for (size_t i = 0; i < l.nsites; i++)
-            printf("  0x%llx  %2u  %s\n", (unsigned long long)l.sites[i].va, l.sites[i].len,
-                   dmp_pv_lazy_op_name(l.sites[i].op));
+        for (size_t i = 0; i < l.nsites; i++) {
+            site_func(ks, l.sites[i].va, fn, sizeof(fn));
+            printf("  0x%llx  %2u  %-5s  %s\n", (unsigned long long)l.sites[i].va,
+                   l.sites[i].len, dmp_pv_lazy_op_name(l.sites[i].op), fn);
+        }
         for (size_t i = 0; i < c->npercpu; i++)
             if (!vrc[i])
                 printf("per-CPU %s: offset %llu (0x%llx), %llu bytes\n", c->percpu[i],
@@ -301,6 +321,7 @@ static int cmd_pvsites(const char *path, const struct cli *c)
                        (unsigned long long)vars[i].size);
     }
     dmp_pv_layout_free(&l);
+    dmp_ksyms_free(ks);
     dmp_kimage_close(ki);
     return rc;
 }

@@ -11,7 +11,10 @@
  *      returned and the value expected, and checks that memory that must
  *      not change did not change;
  *   3. checks valid STOREs of each size really change the scratch page, and
- *      makes a burst of valid calls;
+ *      makes a burst of valid calls; then the same for FLUSH (Xen patch
+ *      0009): malformed calls, unreadable logs, logs whose entries point at
+ *      memory Xen must refuse (the call stops there and says how many
+ *      entries it applied), valid logs up to the maximum length;
  *   4. prints "@@FP-WAIT-OFF" and waits (bounded) for dom0 to disable the
  *      fast path again, then checks -EPERM once more;
  *   5. prints "@@FP-SUMMARY cases=N failed=M" and stays loaded (init returns
@@ -43,6 +46,8 @@
 #define FP_CR3 2UL
 #define FP_INVLPG 3UL
 #define FP_INVPCID 4UL
+#define FP_FLUSH 5UL
+#define FP_LOG_MAX 512
 #define FP_OP(kind, size) ((unsigned long)(kind) | ((unsigned long)(size) << 8))
 
 #define FP_WAIT_MS (600 * 1000)   /* how long dom0 may take to flip the switch */
@@ -351,6 +356,131 @@ static void hostile_cases(u8 *scratch)
 	}
 }
 
+/* One FLUSH of log (n entries, 16 bytes each: va, val) and how many Xen applied. */
+struct fp_entry {
+	u64 va, val;
+};
+
+static long flush(struct fp_entry *log, unsigned long n)
+{
+	return fp_call(FP_FLUSH, (unsigned long)log, n, 0);
+}
+
+/* Did exactly the first `applied` entries of the log reach memory? Entries
+ * carry distinct new values on a page whose old contents are in copy. */
+static bool flush_mem_ok(const u64 *tgt, const u64 *copy, unsigned int words,
+			 const struct fp_entry *log, unsigned long n, long applied)
+{
+	unsigned long k, lim = applied > 0 ? min_t(unsigned long, n, applied) : 0;
+	unsigned int i;
+
+	for (i = 0; i < words; i++) {
+		u64 want = copy[i];
+
+		for (k = 0; k < lim; k++)
+			if (log[k].va == (u64)(unsigned long)&tgt[i])
+				want = log[k].val;
+		if (READ_ONCE(tgt[i]) != want)
+			return false;
+	}
+	return true;
+}
+
+static void case_flush(const char *name, u64 *tgt, struct fp_entry *log,
+		       unsigned long n, long want)
+{
+	static u64 copy[PAGE_SIZE / 8];
+	long r;
+
+	memcpy(copy, tgt, PAGE_SIZE);
+	r = flush(log, n);
+	report(name, r, want, flush_mem_ok(tgt, copy, PAGE_SIZE / 8, log, n, r));
+}
+
+static void flush_cases(u8 *scratch)
+{
+	u64 *tgt = (u64 *)get_zeroed_page(GFP_KERNEL);
+	struct fp_entry *log = vmalloc(2 * PAGE_SIZE);
+	struct fp_entry *edge;
+	unsigned long sym, i;
+	void *vm;
+
+	if (!tgt || !log) {
+		pr_err("@@FP-CASE flush-setup skipped (no memory) BAD\n");
+		cases++;
+		failed++;
+		goto out;
+	}
+	for (i = 0; i < 2 * PAGE_SIZE / sizeof(*log); i++)
+		log[i] = (struct fp_entry){ (u64)(unsigned long)&tgt[i % 512], 0x1000 + i };
+
+	/* Malformed calls: nothing applied, the target page unchanged. */
+	case_flush("flush-count-0", tgt, log, 0, -EINVAL);
+	case_flush("flush-count-513", tgt, log, FP_LOG_MAX + 1, -EINVAL);
+	case_flush("flush-count-huge", tgt, log, ~0UL, -EINVAL);
+	case_scratch("flush-misaligned-log", FP_FLUSH, scratch, 4, 1, 0, -EINVAL);
+	report("flush-r10-nonzero", fp_call(FP_FLUSH, (unsigned long)log, 1, 1), -EINVAL,
+	       READ_ONCE(tgt[0]) == 0);
+	report("flush-size-bits", fp_call(FP_OP(FP_FLUSH, 8), (unsigned long)log, 1, 0),
+	       -EINVAL, READ_ONCE(tgt[0]) == 0);
+	report("flush-site-bits", fp_call(FP_FLUSH | (1UL << 16), (unsigned long)log, 1, 0),
+	       -EINVAL, READ_ONCE(tgt[0]) == 0);
+
+	/* Logs Xen cannot read: 0 applied (the guest would store them itself). */
+	report("flush-log-null", fp_call(FP_FLUSH, 0, 1, 0), 0, READ_ONCE(tgt[0]) == 0);
+	report("flush-log-noncanonical", fp_call(FP_FLUSH, 0x8000000000000000UL, 4, 0), 0,
+	       READ_ONCE(tgt[0]) == 0);
+	vm = vmalloc(PAGE_SIZE);
+	if (vm) {
+		vfree(vm);
+		report("flush-log-freed", fp_call(FP_FLUSH, (unsigned long)vm, 4, 0), 0,
+		       READ_ONCE(tgt[0]) == 0);
+	}
+	/* The log runs from the last entry of a page into the vmalloc guard page:
+	 * the chunk that cannot be read is not applied, not even its first entry. */
+	edge = (struct fp_entry *)((u8 *)log + 2 * PAGE_SIZE) - 1;
+	*edge = (struct fp_entry){ (u64)(unsigned long)&tgt[7], 0x77 };
+	case_flush("flush-log-into-guard", tgt, edge, 2, 0);
+	log[2 * PAGE_SIZE / sizeof(*log) - 1] = (struct fp_entry){
+		(u64)(unsigned long)&tgt[511], 0x1000 + 2 * PAGE_SIZE / sizeof(*log) - 1 };
+
+	/* Entries Xen must refuse, after two valid ones: it applies the two and
+	 * stops. Refused targets are given their current value, so that even a
+	 * wrong accept would not corrupt them. */
+	log[2].va = (u64)(unsigned long)&tgt[2] + 4;
+	case_flush("flush-entry-misaligned", tgt, log, 4, 2);
+	log[2].va = (u64)(unsigned long)&msleep & ~7UL;
+	log[2].val = READ_ONCE(*(u64 *)(unsigned long)log[2].va);
+	case_flush("flush-entry-kernel-text", tgt, log, 4, 2);
+	log[2].va = 0x8000000000000000UL;
+	case_flush("flush-entry-noncanonical", tgt, log, 4, 2);
+	sym = lookup("HYPERVISOR_shared_info");
+	if (sym && *(void **)sym) {
+		log[2].va = (u64)(unsigned long)*(void **)sym;
+		log[2].val = READ_ONCE(*(u64 *)*(void **)sym);
+		case_flush("flush-entry-shared-info", tgt, log, 4, 2);
+	} else {
+		pr_err("@@FP-CASE flush-entry-shared-info skipped (no address) BAD\n");
+		cases++;
+		failed++;
+	}
+	log[2] = (struct fp_entry){ (u64)(unsigned long)&tgt[2], 0x1002 };
+
+	/* Valid logs: every entry applied, in order (a later entry for the same
+	 * word wins), up to the maximum length. */
+	memset(tgt, 0, PAGE_SIZE);
+	case_flush("flush-valid-3", tgt, log, 3, 3);
+	log[3] = (struct fp_entry){ (u64)(unsigned long)&tgt[0], 0xabcd };
+	case_flush("flush-valid-same-word-twice", tgt, log, 4, 4);
+	report("flush-order", 0, 0, READ_ONCE(tgt[0]) == 0xabcd);
+	log[3] = (struct fp_entry){ (u64)(unsigned long)&tgt[3], 0x1003 };
+	memset(tgt, 0, PAGE_SIZE);
+	case_flush("flush-valid-512", tgt, log, FP_LOG_MAX, FP_LOG_MAX);
+out:
+	vfree(log);
+	free_page((unsigned long)tgt);
+}
+
 static int __init dmpfast_hostile_init(void)
 {
 	u8 *scratch = (u8 *)get_zeroed_page(GFP_KERNEL);
@@ -382,6 +512,7 @@ static int __init dmpfast_hostile_init(void)
 	valid_stores(scratch);
 	real_pte();
 	burst((u64 *)(scratch + 1024));
+	flush_cases(scratch);
 
 	pr_err("@@FP-WAIT-OFF\n");
 	if (!wait_switch(probe, false)) {

@@ -793,7 +793,8 @@ static int setup_log(struct dmp_live *l, const struct dom *d, const char *image,
                           "untouched", image, vars[i], err);
             goto out;
         }
-    struct dmp_lp_log_cfg cfg = { pv[0].offset, pv[1].offset, pv[2].offset, pv[2].size };
+    struct dmp_lp_log_cfg cfg = { pv[0].offset, pv[1].offset, pv[2].offset, pv[2].size,
+                                  DMP_LP_LOG_MIN_FLUSH };
     uint64_t enter, leave;
     int rc = dmp_lp_use_log(j, insn, &cfg, &enter, &leave);
     if (rc) {

@@ -56,6 +56,7 @@ int dmp_lp_use_log(struct dmp_lp_journal *j, enum dmp_lp_hvcall insn,
     put64(blob + lay->cfg_log, cfg->log);
     put64(blob + lay->cfg_on, 1);
     put64(blob + lay->cfg_max, cap);
+    put64(blob + lay->cfg_min, cfg->min_flush);
     if (insn == DMP_LP_VMCALL)
         blob[lay->hvcall + 2] = 0xc1;   /* 0f 01 c1: vmcall (VMX); the blob has vmmcall */
     int rc = dmp_lp_insert_code(j, blob, lay->size, lay->hv_log, DMP_LP_MODE_LOG);

@@ -45,6 +45,7 @@ cfg_preempt:        .quad 0     /* per-CPU offset of __preempt_count */
 cfg_log:            .quad 0     /* per-CPU offset of the log (mc_buffer) */
 cfg_on:             .quad 0     /* 1: log; 0: dom0 is draining the logs before unpatch */
 cfg_max:            .quad 0     /* entries the log holds */
+cfg_min:            .quad 0     /* smaller logs are stored here, without a hypercall */
     .balign 16
 
 hv_log:
@@ -98,8 +99,10 @@ hv_log:
 .Lpass:
     jmp     .Lend                       /* the passthrough hv_update follows this blob */
 
-/* Hand this CPU's log to Xen; store what Xen did not. Process context only. Clobbers rax,
- * rcx, rdx, rsi, rdi, r8-r11. */
+/* Hand this CPU's log to Xen; store what Xen did not. A short log is stored here: most of
+ * the stores of a small section hit page tables that are not shadowed or are out of sync and
+ * cost no exit, so one hypercall would cost more than it saves (docs/DMP.md, log mode).
+ * Process context only. Clobbers rax, rcx, rdx, rsi, rdi, r8-r11. */
 flush:
     mov     cfg_log(%rip), %r8
     mov     %gs:LOG_COUNT(%r8), %edx
@@ -108,6 +111,9 @@ flush:
     mov     cfg_this_cpu_off(%rip), %rax
     mov     %gs:(%rax), %rsi
     lea     LOG_ENTRIES(%rsi,%r8), %rsi     /* linear address of the entries */
+    xor     %eax, %eax
+    cmp     cfg_min(%rip), %rdx
+    jb      1f
     push    %rsi
     push    %rdx
     push    %r8
@@ -199,5 +205,6 @@ dmp_log_layout:
     .long cfg_log - dmp_log_code
     .long cfg_on - dmp_log_code
     .long cfg_max - dmp_log_code
+    .long cfg_min - dmp_log_code
 
     .section .note.GNU-stack, "", @progbits

@@ -2,8 +2,8 @@
  * the FLUSH hypercall played by a hook: stores inside a logged lazy-MMU section are logged,
  * not made; the section's end hands the log to "Xen" in one call and stores itself whatever
  * Xen did not apply, in order; interrupt context, preemptible sections, other sizes and kinds
- * store directly; a full log is flushed; draining (log mode switched off by dom0) empties the
- * log. Also the configuration of the blob, the pv-op site plans and the journal round trip. */
+ * store directly; a full log is flushed; a log shorter than the configured minimum is stored
+ * by the guest without a hypercall; draining (log mode switched off by dom0) empties the log. Also the configuration of the blob, the pv-op site plans and the journal round trip. */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -72,7 +72,8 @@ static bool on_invalid(uc_engine *uc, void *user)
     return true;
 }
 
-static int env_setup(struct env *e, enum dmp_lp_hvcall insn, uint64_t log_size)
+static int env_setup_min(struct env *e, enum dmp_lp_hvcall insn, uint64_t log_size,
+                         uint64_t min_flush)
 {
     memset(e, 0, sizeof(*e));
     uint8_t img[64];
@@ -80,7 +81,7 @@ static int env_setup(struct env *e, enum dmp_lp_hvcall insn, uint64_t log_size)
     snprintf(e->j.mode, sizeof(e->j.mode), "%s", DMP_LP_MODE);
     if (dmp_lp_build_stub(img, CODE, sizeof(img), CODE, 64 * 1024, &e->j) != 0)
         return -1;
-    struct dmp_lp_log_cfg cfg = { OFF_THIS_CPU, OFF_PREEMPT, OFF_LOG, log_size };
+    struct dmp_lp_log_cfg cfg = { OFF_THIS_CPU, OFF_PREEMPT, OFF_LOG, log_size, min_flush };
     if (dmp_lp_use_log(&e->j, insn, &cfg, &e->enter, &e->leave) != 0)
         return -1;
     uint64_t log_off;
@@ -100,6 +101,11 @@ static int env_setup(struct env *e, enum dmp_lp_hvcall insn, uint64_t log_size)
     uc_hook hk;
     uc_hook_add(e->uc, &hk, UC_HOOK_INSN_INVALID, (void *)on_invalid, &e->hv, 1, 0);
     return 0;
+}
+
+static int env_setup(struct env *e, enum dmp_lp_hvcall insn, uint64_t log_size)
+{
+    return env_setup_min(e, insn, log_size, 0);
 }
 
 static void env_free(struct env *e)
@@ -328,6 +334,37 @@ static void test_full_and_drain(void)
     env_free(&e);
 }
 
+/* Logs shorter than min_flush are stored by the guest at the section's end, in order, with
+ * no hypercall; longer ones go to Xen. */
+static void test_min_flush(void)
+{
+    struct env e;
+    CHECK(env_setup_min(&e, DMP_LP_VMMCALL, 3088, 4) == 0);
+    uint64_t rax, zero = 0;
+    for (int i = 0; i < 8; i++)
+        uc_mem_write(e.uc, DATA + 8 * (uint64_t)i, &zero, 8);
+    set_preempt(&e, 1);
+    e.hv = (struct hv){ .all = true };
+    for (int round = 0; round < 2; round++) {
+        uint64_t n = round ? 5 : 2;
+        CHECK(call_hook(&e, e.enter) == 0);
+        for (uint64_t i = 0; i < n; i++)
+            CHECK(store(&e, DATA + 8 * i, 0, 0x100 * (round + 1) + i, OP8, &rax) == 0 && rax == 0);
+        CHECK(store(&e, DATA, 0, 0x999 + (uint64_t)round, OP8, &rax) == 0);   /* same word again */
+        CHECK_EQ_U64(mem64(&e, DATA + 8), 0);
+        CHECK(call_hook(&e, e.leave) == 0);
+        CHECK_EQ_U64(e.hv.calls, (uint64_t)round);    /* 2+1 entries: none; 5+1: one */
+        CHECK_EQ_U64(mem64(&e, DATA), 0x999 + (uint64_t)round);
+        for (uint64_t i = 1; i < n; i++)
+            CHECK_EQ_U64(mem64(&e, DATA + 8 * i), 0x100 * (round + 1) + i);
+        CHECK_EQ_U64(log_count(&e), 0);
+        CHECK_EQ_U64(log_active(&e), 0);
+        for (int i = 0; i < 8; i++)
+            uc_mem_write(e.uc, DATA + 8 * (uint64_t)i, &zero, 8);
+    }
+    env_free(&e);
+}
+
 static void test_config_and_plans(void)
 {
     CHECK_EQ_U64(dmp_lp_log_capacity(3088), 192);
@@ -348,7 +385,7 @@ static void test_config_and_plans(void)
     CHECK_EQ_U64(slot, e.j.hv_update);
     /* A log mode journal is not converted again; a fast path one gives no log info. */
     uint64_t a, c;
-    struct dmp_lp_log_cfg cfg = { 1, 2, 3, 3088 };
+    struct dmp_lp_log_cfg cfg = { 1, 2, 3, 3088, 0 };
     CHECK(dmp_lp_use_log(&e.j, DMP_LP_VMMCALL, &cfg, &a, &c) == -EINVAL);
     /* Pv-op site plans: NOPs then a call ending at the site's end. */
     static const uint8_t nop6[] = { 0x66, 0x0f, 0x1f, 0x44, 0x00, 0x00 };
@@ -402,6 +439,7 @@ int main(void)
     test_section(DMP_LP_VMMCALL, 0, false);      /* applies none, returns 0 */
     test_contexts();
     test_full_and_drain();
+    test_min_flush();
     test_config_and_plans();
     return DMP_TEST_SUMMARY("logstub");
 }

@@ -15,7 +15,7 @@
 set -eu
 . "$LAB_SCENARIOS/lib.sh"
 export PATH=$PATH:/usr/bin
-phases=${FPM_PHASES:-forkexec}
+phases=$(echo "${FPM_PHASES:-forkexec}" | tr : ";")   # --set FPM_PHASES=a:b
 scale=${FPM_SCALE:-0.5}
 pmode=${FPM_PATCH_MODE:-fastpath}
 popts="--mode $pmode"

@@ -1,7 +1,9 @@
 # The patch flow in fast path mode on a running guest: `dmpctl dmp patch --mode fastpath`,
 # status with the fast path counters, the workload going on with its own checks passing,
-# unpatch turning the fast path off after restoring the text byte for byte; a second patch
-# from the plan cache in fast path mode and its unpatch.
+# unpatch turning the fast path off after restoring the text byte for byte; more patches from
+# the plan cache and their unpatches. FPP_MODE=log: the same in log mode (Xen patch 0009,
+# --kernel-image $LAB_IMAGES/vmlinuz), where status must also show log flushes and unpatch
+# drains the per-CPU logs first. FPP_CYCLES: patch/unpatch cycles (default 2).
 set -eu
 . "$LAB_SCENARIOS/lib.sh"
 # All six phases: the pipeline (many processes, compression, output checked) is the most
@@ -14,6 +16,9 @@ bad() { echo "$(date +%T) FAIL: $*"; fail=1; }
 ok() { echo "$(date +%T) ok: $*"; }
 jget() { sed -n "s/^ *\"$2\": \"\{0,1\}\([^\",]*\)\"\{0,1\},\{0,1\}\$/\1/p" "$1" | head -n 1; }
 G=fpp-shadow
+MODE=${FPP_MODE:-fastpath}
+POPTS="--mode $MODE"
+[ "$MODE" = log ] && POPTS="$POPTS --kernel-image $LAB_IMAGES/vmlinuz"
 LOG="$LAB_OUT/guests/guest-$G.log"
 results() { local n; n=$(grep -c '^@@DMP-RESULT.*"ok":true' "$LOG" 2>/dev/null) || true; echo "${n:-0}"; }
 running() { xl list "$1" > /dev/null 2>&1; }
@@ -40,15 +45,15 @@ ok "$G running ($(results) results)"
 dmpctl dmp status $G --dump-text $LAB_OUT/text.before > /dev/null 2> "$LAB_OUT/dump0.err" ||
     { echo "FAIL: cannot dump the text: $(cat "$LAB_OUT/dump0.err")"; exit 1; }
 
-for cycle in 1 2; do
-    echo "== cycle $cycle: patch --mode fastpath"
+for cycle in $(seq 1 "${FPP_CYCLES:-2}"); do
+    echo "== cycle $cycle: patch $POPTS"
     set +e
-    dmpctl dmp patch $G --mode fastpath --json > "$LAB_OUT/patch$cycle.json" 2> "$LAB_OUT/patch$cycle.err"; rc=$?
+    dmpctl dmp patch $G $POPTS --json > "$LAB_OUT/patch$cycle.json" 2> "$LAB_OUT/patch$cycle.err"; rc=$?
     set -e
     cat "$LAB_OUT/patch$cycle.json" "$LAB_OUT/patch$cycle.err"
     sites=$(jget "$LAB_OUT/patch$cycle.json" applied)
-    [ $rc = 0 ] && [ "${sites:-0}" -gt 0 ] && [ "$(jget "$LAB_OUT/patch$cycle.json" mode)" = fastpath ] &&
-        ok "patched $sites sites, mode fastpath (plans cached: $(jget "$LAB_OUT/patch$cycle.json" plans_cached))" ||
+    [ $rc = 0 ] && [ "${sites:-0}" -gt 0 ] && [ "$(jget "$LAB_OUT/patch$cycle.json" mode)" = "$MODE" ] &&
+        ok "patched $sites sites, mode $MODE (plans cached: $(jget "$LAB_OUT/patch$cycle.json" plans_cached))" ||
         { bad "patch: exit $rc"; break; }
     before=$(results)
     wait_results $((before + 3)) 400 && ok "workload goes on patched: $(results) results ($before at patch)" ||
@@ -57,9 +62,13 @@ for cycle in 1 2; do
     dmpctl dmp status $G --json > "$LAB_OUT/status$cycle.json" 2>&1 || bad "status: $(cat "$LAB_OUT/status$cycle.json")"
     cat "$LAB_OUT/status$cycle.json"
     st=$(jget "$LAB_OUT/status$cycle.json" stores)
-    [ "$(jget "$LAB_OUT/status$cycle.json" mode)" = fastpath ] && [ "$(jget "$LAB_OUT/status$cycle.json" enabled)" = true ] &&
-        [ "${st:-0}" -gt 0 ] && ok "status: mode fastpath, fast path on, $st stores applied" ||
+    [ "$(jget "$LAB_OUT/status$cycle.json" mode)" = "$MODE" ] && [ "$(jget "$LAB_OUT/status$cycle.json" enabled)" = true ] &&
+        [ "${st:-0}" -gt 0 ] && ok "status: mode $MODE, fast path on, $st stores applied" ||
         bad "status does not show an active fast path"
+    if [ "$MODE" = log ]; then
+        fl=$(jget "$LAB_OUT/status$cycle.json" flushes)
+        [ "${fl:-0}" -gt 0 ] && ok "status: $fl log flushes ($st stores in them)" || bad "no log flush counted"
+    fi
     dmpctl dmp status $G
     set +e
     dmpctl dmp unpatch $G --json > "$LAB_OUT/unpatch$cycle.json" 2> "$LAB_OUT/unpatch$cycle.err"; rc=$?
@@ -76,5 +85,5 @@ for cycle in 1 2; do
     wait_results $((before + 2)) 400 && ok "workload goes on unpatched ($(results) results)" || bad "workload stalled after unpatch"
 done
 healthy && ok "no failed check, no oops over the whole run"
-[ $fail = 0 ] && echo "dmp-fastpath-patch: all checks passed" || echo "dmp-fastpath-patch: FAILED"
+[ $fail = 0 ] && echo "dmp-fastpath-patch ($MODE): all checks passed" || echo "dmp-fastpath-patch: FAILED"
 exit $fail

@@ -1,10 +1,11 @@
-# The DMP fast path hypercall (Xen patch 0007) against a hostile guest.
+# The DMP fast path hypercall (Xen patches 0007 and 0009) against a hostile guest.
 # A PVH shadow guest loads guest-kernel/dmpfast_hostile, which calls __HYPERVISOR_dmp_op
 # directly: first while the fast path is off (-EPERM), then, after dom0 turns it on, with bad
 # ops, sizes, alignment, page-crossing entries, unmapped / non-canonical / read-only / user /
 # MMIO / above-RAM addresses, Xen's own frames (shared_info, grant table), an old-value
 # mismatch, valid stores of every size (memory must change) and a burst of 100000 calls; then
-# dom0 turns it off again and the module checks -EPERM once more.
+# FLUSH: malformed calls, unreadable logs, entries Xen must refuse (it stops there and returns
+# how many it applied), valid logs up to 512 entries; then dom0 turns it off again and the module checks -EPERM once more.
 # Checks here: every @@FP-CASE line got its expected errno with memory intact, the summary
 # is complete, the counters Xen reports agree (stores, rejections by reason), a second shadow
 # guest running ptbench at the same time passes its own checks and never has the fast path
@@ -116,7 +117,9 @@ grep -q '^@@FP-SUMMARY cases=[0-9]* failed=0' "$LAB_OUT/cases.txt" && ok "module
 for c in disabled kind-cr3 size-3 misaligned-8-at-4 page-crossing-8-at-4092 old-mismatch null \
          non-canonical-8000.. kernel-text-readonly user-page mmio-local-apic above-ram-64g \
          xen-shared-info xen-grant-table-frame valid-store-1 valid-store-8 real-pte-switch real-pte-restore \
-         burst-100000 disabled-again; do
+         burst-100000 flush-count-0 flush-count-513 flush-misaligned-log flush-r10-nonzero \
+         flush-log-null flush-log-into-guard flush-entry-misaligned flush-entry-kernel-text \
+         flush-entry-shared-info flush-valid-3 flush-order flush-valid-512 disabled-again; do
     grep -q "^@@FP-CASE $c ret=" "$LAB_OUT/cases.txt" || bad "case $c did not run"
 done
 
@@ -129,6 +132,10 @@ for r in op arg fault memtype mismatch; do
     n=$(jget "$st" $r)
     [ "${n:-0}" -ge 1 ] && ok "rejected[$r] = $n" || bad "rejected[$r] = '$n'"
 done
+# FLUSH calls that applied entries: at least the partial and the valid ones (8).
+n=$(jget "$st" flushes)
+[ "${n:-0}" -ge 8 ] && ok "Xen counted $n log flushes (>= 8)" || bad "log flushes counted: '$n'"
+
 
 echo "== bystander, Xen and dom0"
 # The bystander runs for ever: it must still be running and produce 3 more passing results.

@@ -85,15 +85,19 @@ int dmp_lp_insert_code(struct dmp_lp_journal *j, const uint8_t *code, size_t cod
 #define DMP_LP_MODE_LOG "log"
 struct dmp_lp_log_layout {     /* offsets into the blob, as laid out by stub_log.S */
     uint32_t size, hv_log, enter, leave, hvcall;
-    uint32_t cfg_this_cpu_off, cfg_preempt, cfg_log, cfg_on, cfg_max;
+    uint32_t cfg_this_cpu_off, cfg_preempt, cfg_log, cfg_on, cfg_max, cfg_min;
 };
-/* Per-CPU offsets (from the kernel's BTF) and the log's capacity in entries. */
+/* Per-CPU offsets (from the kernel's BTF), the log's room and the smallest log worth a
+ * hypercall. */
 struct dmp_lp_log_cfg {
     uint64_t this_cpu_off;     /* per-CPU offset of this_cpu_off */
     uint64_t preempt_count;    /* per-CPU offset of __preempt_count */
     uint64_t log;              /* per-CPU offset of the log (mc_buffer) */
     uint64_t log_size;         /* bytes available there */
+    uint64_t min_flush;        /* logs shorter than this are stored by the guest itself */
 };
+/* Measured (docs/DMP.md): sections of a few stores gain nothing from a hypercall. */
+#define DMP_LP_LOG_MIN_FLUSH 16u
 #define DMP_LP_LOG_HDR 16u     /* u32 entries, u32 active, 8 reserved; then 16-byte entries */
 #define DMP_LP_LOG_MAX 512u    /* XEN_DMP_LOG_MAX */
 const uint8_t *dmp_lp_log_code(const struct dmp_lp_log_layout **layout);
