@@ -1213,11 +1213,12 @@ int dmp_cmd_status(int argc, char **argv)
 
 #define CMD_UNPATCH "dmp unpatch"
 
-/* Log mode, before any byte is restored: switch logging off (the blob's "on" word) and wait
+/* Log mode, before any byte is restored: switch logging off (the blob's "on" word; also in
+ * the in-memory journal image, which the restore checks compare with) and wait
  * until no CPU holds logged stores. With logging off a CPU empties its log at its next
  * page-table store or at its section's end, and sections are short (they hold a page-table
  * lock), so a few rounds do. Leaves the domain unpaused. */
-static int log_drain(struct dmp_live *l, const struct dmp_lp_journal *j, unsigned *waits,
+static int log_drain(struct dmp_live *l, struct dmp_lp_journal *j, unsigned *waits,
                      char *err, size_t errlen)
 {
     uint64_t on_va, log_off;
@@ -1233,6 +1234,10 @@ static int log_drain(struct dmp_live *l, const struct dmp_lp_journal *j, unsigne
         rc = dmp_live_set_root_for(l, j->stub_base, err, errlen);
     if (rc == 0)
         rc = write_region(l, on_va, (const uint8_t *)&off, sizeof(off), err, errlen);
+    /* The stub area now differs from the journal's image in this word; the checks before
+     * restoring compare with the image, so it takes the new value too. */
+    if (rc == 0)
+        memcpy(j->stub_new + (on_va - j->stub_base), &off, sizeof(off));
     for (unsigned round = 0; rc == 0; round++) {
         while (held_pauses(l))
             if (dmp_live_unpause(l) != 0)
