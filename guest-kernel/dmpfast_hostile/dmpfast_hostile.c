@@ -397,6 +397,28 @@ static void case_flush(const char *name, u64 *tgt, struct fp_entry *log,
 	report(name, r, want, flush_mem_ok(tgt, copy, PAGE_SIZE / 8, log, n, r));
 }
 
+/* A long valid log: Xen may answer in parts (it yields after any 16-entry
+ * chunk when it has other work); call again for the rest until all of it is
+ * applied, bounded by one call per entry. */
+static void case_flush_all(const char *name, u64 *tgt, struct fp_entry *log,
+			   unsigned long n)
+{
+	static u64 copy[PAGE_SIZE / 8];
+	unsigned long done = 0, calls = 0;
+
+	memcpy(copy, tgt, PAGE_SIZE);
+	while (done < n && calls < n) {
+		long r = flush(log + done, n - done);
+
+		calls++;
+		if (r <= 0)
+			break;
+		done += r;
+	}
+	pr_err("@@FP-NOTE %s: %lu entries applied in %lu calls\n", name, done, calls);
+	report(name, done, n, flush_mem_ok(tgt, copy, PAGE_SIZE / 8, log, n, done));
+}
+
 static void flush_cases(u8 *scratch)
 {
 	u64 *tgt = (u64 *)get_zeroed_page(GFP_KERNEL);
@@ -475,7 +497,7 @@ static void flush_cases(u8 *scratch)
 	report("flush-order", 0, 0, READ_ONCE(tgt[0]) == 0xabcd);
 	log[3] = (struct fp_entry){ (u64)(unsigned long)&tgt[3], 0x1003 };
 	memset(tgt, 0, PAGE_SIZE);
-	case_flush("flush-valid-512", tgt, log, FP_LOG_MAX, FP_LOG_MAX);
+	case_flush_all("flush-valid-512", tgt, log, FP_LOG_MAX);
 out:
 	vfree(log);
 	free_page((unsigned long)tgt);
