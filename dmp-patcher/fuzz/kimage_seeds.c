@@ -7,7 +7,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <zlib.h>
 
 #include "../tests/ksyms_synth.h"
 
@@ -34,29 +33,6 @@ static uint8_t *xz(const uint8_t *in, size_t len, size_t *olen)
     return NULL;
 }
 
-static uint8_t *gz(const uint8_t *in, size_t len, size_t *olen)
-{
-    uLongf cap = compressBound(len) + 32;
-    uint8_t *o = malloc(cap);
-    z_stream z;
-    memset(&z, 0, sizeof(z));
-    if (!o || deflateInit2(&z, 9, Z_DEFLATED, 16 + MAX_WBITS, 8, Z_DEFAULT_STRATEGY) != Z_OK) {
-        free(o);
-        return NULL;
-    }
-    z.next_in = (Bytef *)(uintptr_t)in;
-    z.avail_in = (uInt)len;
-    z.next_out = o;
-    z.avail_out = (uInt)cap;
-    int r = deflate(&z, Z_FINISH);
-    *olen = cap - z.avail_out;
-    deflateEnd(&z);
-    if (r == Z_STREAM_END)
-        return o;
-    free(o);
-    return NULL;
-}
-
 static struct synth_sym syms[SYNTH_NSYMS + 8];
 static char names[SYNTH_NSYMS + 8][256];
 
@@ -74,7 +50,7 @@ int main(int argc, char **argv)
     if (!elf)
         return 1;
     rc |= put(dir, "synth-vmlinux", elf, len);
-    uint8_t *c = gz(elf, len, &clen);
+    uint8_t *c = synth_gzip(elf, len, &clen);
     uint8_t *bz = c ? synth_bzimage(c, clen, 0x020f, &blen) : NULL;
     rc |= bz ? put(dir, "synth-bzimage-gzip", bz, blen) : -1;
     free(bz);

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <zlib.h>
 
 struct synth_seg {
     uint64_t va;
@@ -22,6 +23,32 @@ struct synth_seg {
 static inline void synth_put16(uint8_t *p, uint16_t v) { p[0] = (uint8_t)v; p[1] = (uint8_t)(v >> 8); }
 static inline void synth_put32(uint8_t *p, uint32_t v) { synth_put16(p, (uint16_t)v); synth_put16(p + 2, (uint16_t)(v >> 16)); }
 static inline void synth_put64(uint8_t *p, uint64_t v) { synth_put32(p, (uint32_t)v); synth_put32(p + 4, (uint32_t)(v >> 32)); }
+
+/* gzip (RFC 1952) of in, as the kernel's gzip-compressed bzImage payloads are; malloc'd, or
+ * NULL on failure. */
+static inline uint8_t *synth_gzip(const uint8_t *in, size_t len, size_t *olen)
+{
+    z_stream z;
+    memset(&z, 0, sizeof(z));
+    if (deflateInit2(&z, 9, Z_DEFLATED, 16 + MAX_WBITS, 8, Z_DEFAULT_STRATEGY) != Z_OK)
+        return NULL;
+    size_t cap = deflateBound(&z, len);
+    uint8_t *o = malloc(cap);
+    int r = Z_MEM_ERROR;
+    if (o) {
+        z.next_in = (Bytef *)(uintptr_t)in;
+        z.avail_in = (uInt)len;
+        z.next_out = o;
+        z.avail_out = (uInt)cap;
+        r = deflate(&z, Z_FINISH);
+        *olen = cap - z.avail_out;
+    }
+    deflateEnd(&z);
+    if (r == Z_STREAM_END)
+        return o;
+    free(o);
+    return NULL;
+}
 
 /* ELF64 x86-64 EXEC with one PT_LOAD per seg; segment data at 4 KiB aligned file offsets. */
 static inline uint8_t *synth_elf(const struct synth_seg *segs, size_t n, size_t *outlen)

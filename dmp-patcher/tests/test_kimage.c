@@ -7,12 +7,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-#include <zlib.h>
 #include <zstd.h>
 
 #include "dmp/kimage.h"
 #include "dmp/test.h"
 #include "ksyms_synth.h"
+#include "real_kernel.h"
 
 static char err[512];
 
@@ -117,29 +117,8 @@ static void test_errors(void)
     free(elf);
 }
 
-/* Compressors for the round-trip tests, each producing the format the kernel's build uses. */
-static uint8_t *gz(const uint8_t *in, size_t len, size_t *olen)
-{
-    z_stream z;
-    memset(&z, 0, sizeof(z));
-    if (deflateInit2(&z, 9, Z_DEFLATED, 16 + MAX_WBITS, 8, Z_DEFAULT_STRATEGY) != Z_OK)
-        return NULL;
-    size_t cap = deflateBound(&z, len);
-    uint8_t *o = malloc(cap);
-    z.next_in = (Bytef *)(uintptr_t)in;
-    z.avail_in = (uInt)len;
-    z.next_out = o;
-    z.avail_out = (uInt)cap;
-    int r = deflate(&z, Z_FINISH);
-    *olen = cap - z.avail_out;
-    deflateEnd(&z);
-    if (r != Z_STREAM_END) {
-        free(o);
-        return NULL;
-    }
-    return o;
-}
-
+/* Compressors for the round-trip tests, each producing the format the kernel's build uses
+ * (gzip: synth_gzip). */
 static uint8_t *xz(const uint8_t *in, size_t len, size_t *olen)
 {
     size_t cap = lzma_stream_buffer_bound(len);
@@ -214,7 +193,7 @@ static void test_roundtrips(void)
     static const struct {
         const char *fmt;
         uint8_t *(*fn)(const uint8_t *, size_t, size_t *);
-    } codecs[] = { { "bzimage-gzip", gz }, { "bzimage-xz", xz }, { "bzimage-zstd", zst } };
+    } codecs[] = { { "bzimage-gzip", synth_gzip }, { "bzimage-xz", xz }, { "bzimage-zstd", zst } };
     for (size_t c = 0; c < 3; c++) {
         size_t clen = 0, blen = 0;
         uint8_t *comp = codecs[c].fn(elf, len, &clen);
@@ -251,14 +230,14 @@ static void test_roundtrips(void)
     size_t clen = 0, blen = 0;
     uint8_t junk[3000];
     memset(junk, 'J', sizeof(junk));
-    uint8_t *comp = gz(junk, sizeof(junk), &clen);
+    uint8_t *comp = synth_gzip(junk, sizeof(junk), &clen);
     uint8_t *bz = synth_bzimage(comp, clen, 0x020f, &blen);
     expect_err("payload not ELF", bz, blen, -EINVAL, "payload is not an ELF vmlinux");
     free(bz);
     free(comp);
     /* A bzImage whose payload is a (compressed) 32-bit ELF says both things. */
     elf[4] = 1;
-    comp = gz(elf, len, &clen);
+    comp = synth_gzip(elf, len, &clen);
     bz = synth_bzimage(comp, clen, 0x020f, &blen);
     expect_err("payload ELF32", bz, blen, -ENOTSUP, "bzImage payload: 32-bit kernel not supported");
     free(bz);
@@ -342,17 +321,9 @@ static void test_file_errors(void)
 static void test_real_kernel(void)
 {
     glob_t g;
-    if (glob("/boot/vmlinuz-*-amd64", 0, NULL, &g) != 0 || g.gl_pathc == 0) {
-        const char *req = getenv("DMP_REQUIRE_KERNEL");
-        if (req && strcmp(req, "1") == 0) {
-            fprintf(stderr, "no /boot/vmlinuz-*-amd64 but DMP_REQUIRE_KERNEL=1\n");
-            CHECK(!"kernel image required");
-        } else {
-            printf("SKIP: no /boot/vmlinuz-*-amd64 installed\n");
-        }
+    const char *path = real_kernel_image(&g);
+    if (!path)
         return;
-    }
-    const char *path = g.gl_pathv[g.gl_pathc - 1];
     struct dmp_kimage *k = NULL;
     int r = dmp_kimage_open_file(path, &k, err, sizeof(err));
     if (r)

@@ -13,6 +13,7 @@
 #include "dmp/ksyms.h"
 #include "dmp/test.h"
 #include "ksyms_synth.h"
+#include "real_kernel.h"
 
 static char err[512];
 
@@ -307,17 +308,9 @@ static int is_text_type(char t)
 static void test_real(void)
 {
     glob_t g;
-    if (glob("/boot/vmlinuz-*-amd64", 0, NULL, &g) != 0 || g.gl_pathc == 0) {
-        const char *req = getenv("DMP_REQUIRE_KERNEL");
-        if (req && strcmp(req, "1") == 0) {
-            fprintf(stderr, "no /boot/vmlinuz-*-amd64 but DMP_REQUIRE_KERNEL=1\n");
-            CHECK(!"kernel image required");
-        } else {
-            printf("SKIP: no /boot/vmlinuz-*-amd64 installed\n");
-        }
+    const char *path = real_kernel_image(&g);
+    if (!path)
         return;
-    }
-    const char *path = g.gl_pathv[g.gl_pathc - 1];
     struct dmp_kimage *k = NULL;
     double t0 = now();
     int r = dmp_kimage_open_file(path, &k, err, sizeof(err));

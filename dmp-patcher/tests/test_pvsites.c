@@ -7,13 +7,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <zlib.h>
 
 #include <bpf/btf.h>
 
 #include "dmp/pvsites.h"
 #include "dmp/test.h"
 #include "ksyms_synth.h"
+#include "real_kernel.h"
 
 static char err[512];
 
@@ -376,35 +376,13 @@ static void test_good(void)
     }
 }
 
-static uint8_t *gz(const uint8_t *in, size_t len, size_t *olen)
-{
-    z_stream z;
-    memset(&z, 0, sizeof(z));
-    if (deflateInit2(&z, 6, Z_DEFLATED, 16 + MAX_WBITS, 8, Z_DEFAULT_STRATEGY) != Z_OK)
-        return NULL;
-    size_t cap = deflateBound(&z, len);
-    uint8_t *o = malloc(cap);
-    z.next_in = (Bytef *)(uintptr_t)in;
-    z.avail_in = (uInt)len;
-    z.next_out = o;
-    z.avail_out = (uInt)cap;
-    int r = deflate(&z, Z_FINISH);
-    *olen = cap - z.avail_out;
-    deflateEnd(&z);
-    if (r != Z_STREAM_END) {
-        free(o);
-        return NULL;
-    }
-    return o;
-}
-
 /* The bzImage backend holds the decompressed ELF: its sections are found the same way. */
 static void test_bzimage(void)
 {
     struct spec s = {0};
     size_t len, clen = 0, blen = 0;
     uint8_t *elf = make_kernel(&s, &len);
-    uint8_t *comp = elf ? gz(elf, len, &clen) : NULL;
+    uint8_t *comp = elf ? synth_gzip(elf, len, &clen) : NULL;
     uint8_t *bz = comp ? synth_bzimage(comp, clen, 0x020f, &blen) : NULL;
     CHECK(bz != NULL);
     struct dmp_kimage *k = NULL;
@@ -662,17 +640,9 @@ static void test_sections(void)
 static void test_real_kernel(void)
 {
     glob_t g;
-    if (glob("/boot/vmlinuz-*-amd64", 0, NULL, &g) != 0 || g.gl_pathc == 0) {
-        const char *req = getenv("DMP_REQUIRE_KERNEL");
-        if (req && strcmp(req, "1") == 0) {
-            fprintf(stderr, "no /boot/vmlinuz-*-amd64 but DMP_REQUIRE_KERNEL=1\n");
-            CHECK(!"kernel image required");
-        } else {
-            printf("SKIP: no /boot/vmlinuz-*-amd64 installed\n");
-        }
+    const char *path = real_kernel_image(&g);
+    if (!path)
         return;
-    }
-    const char *path = g.gl_pathv[g.gl_pathc - 1];
     struct dmp_kimage *k = NULL;
     int r = dmp_kimage_open_file(path, &k, err, sizeof(err));
     if (r)

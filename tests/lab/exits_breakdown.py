@@ -10,15 +10,7 @@ import json
 import os
 import sys
 
-
-def total(c, name):
-    v = c.get(name, 0)
-    return v["total"] if isinstance(v, dict) else v
-
-
-def by_index(c, name, key):
-    v = c.get(name)
-    return v.get("by_index", {}).get(key, 0) if isinstance(v, dict) else 0
+from report import by_index, total   # the perf counter readers of the main report
 
 
 # (label, function of the counters); names as Xen 4.17's perfc_defn.h prints them.

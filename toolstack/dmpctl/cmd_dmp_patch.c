@@ -245,6 +245,15 @@ static unsigned held_pauses(const struct dmp_live *l)
     return st.paused;
 }
 
+/* Drop every pause this process holds (pause_clear() and the drain leave the domain paused
+ * on some paths); stops at the first unpause that fails. */
+static void unpause_all(struct dmp_live *l)
+{
+    while (held_pauses(l))
+        if (dmp_live_unpause(l) != 0)
+            break;
+}
+
 static size_t vcpu_rips(struct dmp_live *l, uint64_t *rips, size_t max)
 {
     const struct dmp_live_vcpu *v;
@@ -1239,9 +1248,7 @@ static int log_drain(struct dmp_live *l, struct dmp_lp_journal *j, unsigned *wai
     if (rc == 0)
         memcpy(j->stub_new + (on_va - j->stub_base), &off, sizeof(off));
     for (unsigned round = 0; rc == 0; round++) {
-        while (held_pauses(l))
-            if (dmp_live_unpause(l) != 0)
-                break;
+        unpause_all(l);
         if (round == DRAIN_ROUNDS) {
             snprintf(err, errlen, "a CPU still held logged page-table stores after %u rounds "
                      "(log mode is off; the guest stores directly; try unpatch again)",
@@ -1261,9 +1268,7 @@ static int log_drain(struct dmp_live *l, struct dmp_lp_journal *j, unsigned *wai
                 busy |= h[i].count != 0;
             if (!busy) {
                 rc = log_clear_flags(l, h, n);
-                while (held_pauses(l))
-                    if (dmp_live_unpause(l) != 0)
-                        break;
+                unpause_all(l);
                 if (rc)
                     snprintf(err, errlen, "cannot reset the per-CPU log flags");
                 return rc;
@@ -1271,9 +1276,7 @@ static int log_drain(struct dmp_live *l, struct dmp_lp_journal *j, unsigned *wai
             (*waits)++;
         }
     }
-    while (held_pauses(l))
-        if (dmp_live_unpause(l) != 0)
-            break;
+    unpause_all(l);
     return rc;
 }
 
@@ -1396,9 +1399,7 @@ int dmp_cmd_unpatch(int argc, char **argv)
             rc = dmp_plan_undo(&j.plans[i], &pm, err, sizeof(err));
             restored += rc == 0;
         }
-    while (held_pauses(l))
-        if (dmp_live_unpause(l) != 0)
-            break;
+    unpause_all(l);
     paused1 = now() - t0;
     if (rc == 0) {
         /* Sites are original again, so nothing new enters a stub; give a vCPU that was
@@ -1408,9 +1409,7 @@ int dmp_cmd_unpatch(int argc, char **argv)
         rc = pause_clear(l, stub_busy, &j, j.stub_base, &waits, err, sizeof(err));
         if (rc == 0)
             rc = write_region(l, j.stub_base, j.stub_old, j.stub_len, err, sizeof(err));
-        while (held_pauses(l))
-            if (dmp_live_unpause(l) != 0)
-                break;
+        unpause_all(l);
         paused2 = now() - t0;
     }
     /* Fast path: off once no stub can call it (the text is restored); counters first. */
