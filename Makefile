@@ -17,26 +17,68 @@ OUT       := $(BUILD)/san
 CFLAGS    := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all
 LDFLAGS   += -fsanitize=address,undefined
 endif
-ALL_CFLAGS = $(CSTD) $(WARN) $(CFLAGS) -MMD -MP -Icommon/include
-
 # Filled in by the module.mk files.
 BINS       :=
 UNIT_TESTS :=
-LIBS_A     :=
+DMP_LIBS   :=
+DMP_PROGS  :=
 
-# $(call objs,<dir>) -> object files for every C file in <dir>.
-objs = $(patsubst %.c,$(OUT)/%.o,$(wildcard $(1)/*.c))
+# Libraries and programs are declared, not written as rules, so that every consumer names
+# what it uses and the include paths and link lines follow from that (rules at the end):
+#   DMP_LIBS += NAME       NAME_DIR   folder with src/*.c (and *.S), include/NAME/*.h, tests/
+#                          NAME_USES  libraries whose headers and code it uses (direct only)
+#                          NAME_SYS   system libraries it needs (-l...)
+#                          NAME_CSTD  language standard, if not $(CSTD)
+#   DMP_PROGS += NAME      NAME_SRCS  object files' sources; NAME_BIN the binary; NAME_USES,
+#                          NAME_SYS, NAME_CSTD as for a library; NAME_INC extra include folders
+# Every NAME_DIR/tests/test_*.c is a unit-test binary linked with its library.
+
+# $(call lib_closure,NAMES): the names and everything they use, transitively.
+lib_closure = $(sort $(foreach l,$(1),$(l) $(call lib_closure,$($(l)_USES))))
+lib_incs    = $(foreach l,$(call lib_closure,$(1)),-I$($(l)_DIR)/include)
+lib_archives = $(foreach l,$(call lib_closure,$(1)),$(OUT)/lib$(l).a)
+lib_sys     = $(sort $(foreach l,$(call lib_closure,$(1)),$($(l)_SYS)))
+# Static archives in one group: the linker resolves them in any order.
+link_libs   = -Wl,--start-group $(call lib_archives,$(1)) -Wl,--end-group $(call lib_sys,$(1))
 
 $(OUT)/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) $(MOD_CFLAGS_$(firstword $(subst /, ,$<))) $(EXTRA_CFLAGS) -c $< -o $@
+	$(CC) $(or $(MOD_CSTD),$(CSTD)) $(WARN) $(CFLAGS) -MMD -MP $(MOD_CFLAGS) $(EXTRA_CFLAGS) -c $< -o $@
 
-# Assembly: guest code that dom0 copies into a guest (toolstack/src/stub_log.S).
+# Assembly: guest code that dom0 copies into a guest (toolstack/dmp/src/stub_log.S).
 $(OUT)/%.o: %.S
 	@mkdir -p $(dir $@)
 	$(CC) -c $< -o $@
 
 include $(wildcard */module.mk */*/module.mk)
+
+# ---- rules for the declared libraries and programs ----
+define dmp_lib_rules
+$(1)_TESTS := $$(patsubst $$($(1)_DIR)/tests/%.c,$$(OUT)/tests/%,$$(wildcard $$($(1)_DIR)/tests/test_*.c))
+$$(OUT)/$$($(1)_DIR)/%.o: MOD_CFLAGS := $$(call lib_incs,$(1)) $$(foreach d,$$($(1)_INC),-I$$(d))
+$$(OUT)/$$($(1)_DIR)/%.o: MOD_CSTD := $$($(1)_CSTD)
+$$(OUT)/lib$(1).a: $$(patsubst %.c,$$(OUT)/%.o,$$(wildcard $$($(1)_DIR)/src/*.c)) \
+                   $$(patsubst %.S,$$(OUT)/%.o,$$(wildcard $$($(1)_DIR)/src/*.S))
+	@mkdir -p $$(dir $$@)
+	$$(AR) rcs $$@ $$^
+$$($(1)_TESTS): $$(OUT)/tests/%: $$(OUT)/$$($(1)_DIR)/tests/%.o $$(call lib_archives,$(1))
+	@mkdir -p $$(dir $$@)
+	$$(CC) $$(LDFLAGS) -o $$@ $$< $$(call link_libs,$(1))
+UNIT_TESTS += $$($(1)_TESTS)
+endef
+
+define dmp_prog_rules
+$(1)_OBJS := $$(patsubst %.c,$$(OUT)/%.o,$$($(1)_SRCS))
+$$($(1)_OBJS): MOD_CFLAGS := $$(call lib_incs,$$($(1)_USES)) $$(foreach d,$$($(1)_INC),-I$$(d))
+$$($(1)_OBJS): MOD_CSTD := $$($(1)_CSTD)
+$$($(1)_BIN): $$($(1)_OBJS) $$(call lib_archives,$$($(1)_USES))
+	@mkdir -p $$(dir $$@)
+	$$(CC) $$(LDFLAGS) -o $$@ $$($(1)_OBJS) $$(call link_libs,$$($(1)_USES)) $$($(1)_SYS)
+endef
+
+$(foreach l,$(DMP_LIBS),$(eval $(call dmp_lib_rules,$(l))))
+$(foreach p,$(DMP_PROGS),$(eval $(call dmp_prog_rules,$(p))))
+
 
 .PHONY: all unit unit-san deps xen lab demo test bench lab-shell clean
 

@@ -1,8 +1,10 @@
-# guest-kernel: Linux modules for named memory segments (docs/SEGMENTS.md), built out of tree
-# against the headers of the exact Debian kernel the lab boots (scripts/config.sh):
-#   dmpseg.ko      guest xenbus frontend        -> $(OUT)/guest-modules/ (guest initramfs)
-#   dmpsegback.ko  dom0 grant helper for dmpd   -> $(OUT)/dom0-modules/  (dom0 initramfs)
-# and segtool, the static guest program that exercises a segment -> $(OUT)/guest/.
+# guest-kernel: Linux modules, built out of tree against the headers of the exact Debian kernel
+# the lab boots (scripts/config.sh), one folder per side they run on:
+#   guest/dmpseg         guest xenbus frontend of memory segments  -> $(OUT)/guest-modules/
+#   guest/segtool        static guest program that exercises one   -> $(OUT)/guest/
+#   dom0/dmpsegback      dom0 grant helper for dmpd's segments     -> $(OUT)/dom0-modules/
+#   test/dmpfast_hostile lab test of the fast-path hypercall       -> $(OUT)/guest-modules/
+#   include/             ABIs shared with dom0 tools (dmpsegback's ioctls)
 # Kbuild cannot put an external module's objects elsewhere (no O= for M=), so each module is
 # built in a copy of its sources under $(BUILD)/kbuild: nothing lands in the source tree.
 # Expanded lazily: 'make demo' on a fresh machine installs the kernel headers (deps) in the same
@@ -11,29 +13,26 @@ GUEST_KREL    = $(shell bash -c '. scripts/config.sh && guest_kernel_release' 2>
 GUEST_KDIR    = /usr/src/linux-headers-$(GUEST_KREL)
 KBUILD_TMP   := $(BUILD)/kbuild
 
-# $(call kmod_rule,<module>,<output dir>)
+# $(call kmod_rule,<side>/<module>,<output dir>)
 define kmod_rule
-$(OUT)/$(2)/$(1).ko: $(wildcard guest-kernel/$(1)/*) $(wildcard guest-kernel/include/*)
+$(OUT)/$(2)/$(notdir $(1)).ko: $(wildcard guest-kernel/$(1)/*) $(wildcard guest-kernel/include/*)
 	@test -d $$(GUEST_KDIR) || { echo "no kernel headers at $$(GUEST_KDIR): run 'make deps'"; exit 1; }
-	rm -rf $(KBUILD_TMP)/$(1) && mkdir -p $(KBUILD_TMP) $(OUT)/$(2)
-	cp -r guest-kernel/$(1) $(KBUILD_TMP)/$(1) && cp -r guest-kernel/include $(KBUILD_TMP)/$(1)/include
-	+$(MAKE) -C $$(GUEST_KDIR) M=$(abspath $(KBUILD_TMP)/$(1)) modules
-	cp $(KBUILD_TMP)/$(1)/$(1).ko $$@
+	rm -rf $(KBUILD_TMP)/$(notdir $(1)) && mkdir -p $(KBUILD_TMP) $(OUT)/$(2)
+	cp -r guest-kernel/$(1) $(KBUILD_TMP)/$(notdir $(1)) && cp -r guest-kernel/include $(KBUILD_TMP)/$(notdir $(1))/include
+	+$(MAKE) -C $$(GUEST_KDIR) M=$(abspath $(KBUILD_TMP)/$(notdir $(1))) modules
+	cp $(KBUILD_TMP)/$(notdir $(1))/$(notdir $(1)).ko $$@
 endef
 
-$(OUT)/guest/segtool: guest-kernel/tools/segtool.c
+$(OUT)/guest/segtool: guest-kernel/guest/segtool/segtool.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CSTD) $(WARN) -O2 -static -o $@ $<
 
 # Sanitizer builds are for unit tests; kernel modules and static guest tools stay out of them.
 ifneq ($(SAN),1)
-$(eval $(call kmod_rule,dmpseg,guest-modules))
-$(eval $(call kmod_rule,dmpsegback,dom0-modules))
+$(eval $(call kmod_rule,guest/dmpseg,guest-modules))
+$(eval $(call kmod_rule,dom0/dmpsegback,dom0-modules))
 BINS += $(OUT)/guest-modules/dmpseg.ko $(OUT)/dom0-modules/dmpsegback.ko $(OUT)/guest/segtool
 # Lab test of the fast path hypercall (tests/lab/scenarios/dmp-fastpath.sh).
-$(eval $(call kmod_rule,dmpfast_hostile,guest-modules))
+$(eval $(call kmod_rule,test/dmpfast_hostile,guest-modules))
 BINS += $(OUT)/guest-modules/dmpfast_hostile.ko
 endif
-
-# dmpd's segment service talks to dmpsegback through its ioctl ABI.
-$(OUT)/toolstack/dmpd/svc_segment.o: EXTRA_CFLAGS := -Iguest-kernel/include

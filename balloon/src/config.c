@@ -1,6 +1,6 @@
-#include "dmp/balloon_config.h"
+#include "dmpballoon/balloon_config.h"
 
-#include "dmp/util.h"
+#include "dmpcommon/util.h"
 
 #include <ctype.h>
 #include <errno.h>

@@ -1,6 +1,6 @@
-#include "dmp/balloon_policy.h"
+#include "dmpballoon/balloon_policy.h"
 
-#include "dmp/util.h"
+#include "dmpcommon/util.h"
 
 #include <errno.h>
 #include <stdio.h>

@@ -1,6 +1,6 @@
-#include "dmp/balloon_report.h"
+#include "dmpballoon/balloon_report.h"
 
-#include "dmp/json.h"
+#include "dmpcommon/json.h"
 
 #include <inttypes.h>
 

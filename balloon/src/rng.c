@@ -1,4 +1,4 @@
-#include "dmp/balloon_rng.h"
+#include "dmpballoon/balloon_rng.h"
 
 static uint64_t splitmix64(uint64_t *x)
 {

@@ -1,4 +1,4 @@
-#include "dmp/balloon_policy.h"
+#include "dmpballoon/balloon_policy.h"
 
 #include <stdlib.h>
 

@@ -1,4 +1,4 @@
-#include "dmp/wss.h"
+#include "dmpballoon/wss.h"
 
 #include <math.h>
 #include <string.h>

@@ -1,4 +1,4 @@
-#include "dmp/wss_mrc.h"
+#include "dmpballoon/wss_mrc.h"
 
 #include "lru_stack.h"
 #include "u64map.h"

@@ -1,4 +1,4 @@
-#include "dmp/wss_sampling.h"
+#include "dmpballoon/wss_sampling.h"
 
 #include <errno.h>
 #include <math.h>

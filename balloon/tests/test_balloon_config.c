@@ -1,6 +1,6 @@
 /* Configuration: parsing, error messages naming file/line/key, overrides, round trip. */
-#include "dmp/balloon_config.h"
-#include "dmp/test.h"
+#include "dmpballoon/balloon_config.h"
+#include "dmpcommon/test.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -1,8 +1,8 @@
 /* Balancing policy: water-filling, the safety rules one by one, and a randomized property
  * test of conservation, floors, ceilings and step limits over many seeds. */
-#include "dmp/balloon_policy.h"
-#include "dmp/balloon_rng.h"
-#include "dmp/test.h"
+#include "dmpballoon/balloon_policy.h"
+#include "dmpballoon/balloon_rng.h"
+#include "dmpcommon/test.h"
 
 #include <stdlib.h>
 #include <string.h>

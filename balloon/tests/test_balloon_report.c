@@ -1,8 +1,8 @@
 /* Decision log lines and metrics: JSON that a strict parser accepts, Prometheus lines that
  * follow the exposition grammar. */
-#include "dmp/balloon_report.h"
-#include "dmp/json.h"
-#include "dmp/test.h"
+#include "dmpballoon/balloon_report.h"
+#include "dmpcommon/json.h"
+#include "dmpcommon/test.h"
 
 #include <regex.h>
 #include <stdlib.h>

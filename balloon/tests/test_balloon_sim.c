@@ -3,9 +3,9 @@
  * guests' true working sets. Shows memory moving to the guest under pressure within bounded
  * steps and back when demand falls, never a target lowered below a working set, the budget
  * never exceeded; and runs the static and proportional baselines on the same scenario. */
-#include "dmp/balloon_policy.h"
-#include "dmp/test.h"
-#include "dmp/wss_sampling.h"
+#include "dmpballoon/balloon_policy.h"
+#include "dmpcommon/test.h"
+#include "dmpballoon/wss_sampling.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -1,9 +1,9 @@
 /* MRC estimator: the LRU stack against a naive one, the curve of a known loop, and the
  * working set of synthetic guests of known size seen only through hot/cold trapping. */
-#include "dmp/test.h"
-#include "dmp/balloon_rng.h"
-#include "dmp/wss_mrc.h"
-#include "dmp/wss_sampling.h"
+#include "dmpcommon/test.h"
+#include "dmpballoon/balloon_rng.h"
+#include "dmpballoon/wss_mrc.h"
+#include "dmpballoon/wss_sampling.h"
 
 #include "../src/lru_stack.h"
 #include "../src/u64map.h"

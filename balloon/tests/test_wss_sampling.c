@@ -1,7 +1,7 @@
 /* Sampling estimator: the selector's guarantees, and the estimate against synthetic guests
  * whose true working set is known (uniform, shifting, a scan larger than memory). */
-#include "dmp/test.h"
-#include "dmp/wss_sampling.h"
+#include "dmpcommon/test.h"
+#include "dmpballoon/wss_sampling.h"
 
 #include <math.h>
 #include <stdlib.h>

@@ -1,4 +1,4 @@
-#include "dmp/json.h"
+#include "dmpcommon/json.h"
 
 #include <inttypes.h>
 #include <math.h>

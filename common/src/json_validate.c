@@ -1,4 +1,4 @@
-#include "dmp/json.h"
+#include "dmpcommon/json.h"
 
 #include <ctype.h>
 #include <string.h>

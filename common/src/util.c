@@ -1,4 +1,4 @@
-#include "dmp/util.h"
+#include "dmpcommon/util.h"
 
 #include <ctype.h>
 #include <errno.h>

@@ -1,6 +1,6 @@
-#include "dmp/json.h"
-#include "dmp/test.h"
-#include "dmp/util.h"
+#include "dmpcommon/json.h"
+#include "dmpcommon/test.h"
+#include "dmpcommon/util.h"
 
 #include <errno.h>
 #include <stdlib.h>

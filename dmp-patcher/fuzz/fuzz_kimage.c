@@ -3,8 +3,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "dmp/kimage.h"
-#include "dmp/ksyms.h"
+#include "dmppatcher/kimage.h"
+#include "dmppatcher/ksyms.h"
 
 /* Keep every input cheap: a hostile xz/zstd bomb may not expand beyond this. */
 #define FUZZ_MAX_DECOMPRESSED ((size_t)16 << 20)

@@ -7,8 +7,8 @@
 #include <bpf/btf.h>
 #include <bpf/libbpf.h>
 
-#include "dmp/btf_layout.h"
-#include "dmp/util.h"
+#include "dmppatcher/btf_layout.h"
+#include "dmpcommon/util.h"
 
 /* libbpf reports why it refused a BTF only through its print callback, which by default
  * writes to stderr. We route it into the caller's err instead, so a malformed image gives one

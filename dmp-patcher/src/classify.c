@@ -1,6 +1,6 @@
 /* Classifier: walks every text function, decodes it robustly and tags the instructions that
  * write page tables or trap under shadow paging, plus the call sites reaching MMU helpers. */
-#include "dmp/classify.h"
+#include "dmppatcher/classify.h"
 
 #include <capstone/capstone.h>
 #include <errno.h>

@@ -1,5 +1,5 @@
 /* Code views: accessors plus the two providers (symbol table, kimage + kallsyms). */
-#include "dmp/codeview.h"
+#include "dmppatcher/codeview.h"
 
 #include <errno.h>
 #include <stdlib.h>

@@ -1,5 +1,5 @@
 /* Capstone wrapper with the 4.0.2 workarounds described in decode.h. */
-#include "dmp/decode.h"
+#include "dmppatcher/decode.h"
 
 #include <capstone/capstone.h>
 #include <errno.h>

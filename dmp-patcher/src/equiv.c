@@ -1,5 +1,5 @@
 /* Unicorn differential harness; the method is described in equiv.h and docs/DMP.md. */
-#include "dmp/equiv.h"
+#include "dmppatcher/equiv.h"
 
 #include <capstone/capstone.h>
 #include <errno.h>
@@ -8,8 +8,8 @@
 #include <string.h>
 #include <unicorn/unicorn.h>
 
-#include "dmp/decode.h"
-#include "dmp/stub.h"
+#include "dmppatcher/decode.h"
+#include "dmppatcher/stub.h"
 
 #define PAGE 4096ull
 #define RECORDER_VA 0xffffffffff000000ull   /* a page holding `ret`; hv slot points here */

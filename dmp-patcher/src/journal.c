@@ -1,5 +1,5 @@
 /* Plan serialisation and apply/verify/undo. */
-#include "dmp/journal.h"
+#include "dmppatcher/journal.h"
 
 #include <errno.h>
 #include <stdio.h>

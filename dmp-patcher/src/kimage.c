@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "dmp/util.h"
+#include "dmpcommon/util.h"
 #include "kimage_internal.h"
 
 /* A live backend may register a few ranges (kernel text, rodata, data ...). */

@@ -6,7 +6,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "dmp/kimage.h"
+#include "dmppatcher/kimage.h"
 
 /* Decompressed payloads larger than this are refused: a real x86-64 vmlinux is < 100 MiB, and
  * a small hostile payload must not make us allocate without bound. */

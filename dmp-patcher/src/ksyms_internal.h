@@ -7,7 +7,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#include "dmp/ksyms.h"
+#include "dmppatcher/ksyms.h"
 
 /* Write an error message if the caller gave a buffer. */
 #define KSYMS_ERR(err, errlen, ...) \

@@ -1,5 +1,5 @@
 /* Patch planner: tactic selection, refusal rules, trampoline and helper-stub construction. */
-#include "dmp/plan.h"
+#include "dmppatcher/plan.h"
 
 #include <capstone/capstone.h>
 #include <errno.h>
@@ -8,8 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "dmp/decode.h"
-#include "dmp/stub.h"
+#include "dmppatcher/decode.h"
+#include "dmppatcher/stub.h"
 
 static const char *const tactic_names[] = {"?", "retarget", "trampoline", "refused"};
 static const char *const refusal_names[DMP_REFUSE_MAX] = {

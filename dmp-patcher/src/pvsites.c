@@ -3,8 +3,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "dmp/pvsites.h"
-#include "dmp/util.h"
+#include "dmppatcher/pvsites.h"
+#include "dmpcommon/util.h"
 
 /* struct paravirt_patch_site { u8 *instr; u8 type; u8 len; } on x86-64: 8 + 1 + 1, padded to
  * the pointer's alignment. Unchanged from Linux 5.x to 6.7. */

@@ -1,12 +1,12 @@
 /* Whole-kernel analysis driver and its human/JSON report. */
-#include "dmp/report.h"
+#include "dmppatcher/report.h"
 
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
-#include "dmp/journal.h"
+#include "dmppatcher/journal.h"
 
 static double now(void)
 {

@@ -1,5 +1,5 @@
 /* Stub and trap-block code generation; the ABI is documented in stub.h and docs/DMP.md. */
-#include "dmp/stub.h"
+#include "dmppatcher/stub.h"
 
 #include <capstone/capstone.h>
 #include <stdio.h>

@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "dmp/test.h"
+#include "dmpcommon/test.h"
 
 /* The newest /boot/vmlinuz-*-amd64 (g holds it: globfree(g) when done), or NULL after
  * printing SKIP, or after failing a check when DMP_REQUIRE_KERNEL=1 says it must be there. */

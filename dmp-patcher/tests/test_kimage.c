@@ -9,8 +9,8 @@
 #include <unistd.h>
 #include <zstd.h>
 
-#include "dmp/kimage.h"
-#include "dmp/test.h"
+#include "dmppatcher/kimage.h"
+#include "dmpcommon/test.h"
 #include "ksyms_synth.h"
 #include "real_kernel.h"
 

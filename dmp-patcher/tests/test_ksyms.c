@@ -9,9 +9,9 @@
 #include <string.h>
 #include <time.h>
 
-#include "dmp/kimage.h"
-#include "dmp/ksyms.h"
-#include "dmp/test.h"
+#include "dmppatcher/kimage.h"
+#include "dmppatcher/ksyms.h"
+#include "dmpcommon/test.h"
 #include "ksyms_synth.h"
 #include "real_kernel.h"
 

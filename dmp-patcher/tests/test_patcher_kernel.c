@@ -6,9 +6,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "dmp/journal.h"
-#include "dmp/report.h"
-#include "dmp/test.h"
+#include "dmppatcher/journal.h"
+#include "dmppatcher/report.h"
+#include "dmpcommon/test.h"
 
 /* Unicorn 2.0.1 leaks a translation-block bitmap when pages are unmapped
  * (tb_invalidate_phys_page_fast); it is not ours to free. LeakSanitizer reads this hook. */

@@ -4,12 +4,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "dmp/classify.h"
-#include "dmp/decode.h"
-#include "dmp/equiv.h"
-#include "dmp/plan.h"
-#include "dmp/stub.h"
-#include "dmp/test.h"
+#include "dmppatcher/classify.h"
+#include "dmppatcher/decode.h"
+#include "dmppatcher/equiv.h"
+#include "dmppatcher/plan.h"
+#include "dmppatcher/stub.h"
+#include "dmpcommon/test.h"
 
 /* Unicorn 2.0.1 leaks a translation-block bitmap when pages are unmapped
  * (tb_invalidate_phys_page_fast); it is not ours to free. LeakSanitizer reads this hook. */

@@ -10,8 +10,8 @@
 
 #include <bpf/btf.h>
 
-#include "dmp/pvsites.h"
-#include "dmp/test.h"
+#include "dmppatcher/pvsites.h"
+#include "dmpcommon/test.h"
 #include "ksyms_synth.h"
 #include "real_kernel.h"
 

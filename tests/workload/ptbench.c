@@ -7,7 +7,7 @@
 #include "pt_phases.h"
 #include "wl_proto.h"
 
-#include "dmp/util.h"
+#include "dmpcommon/util.h"
 
 #include <errno.h>
 #include <getopt.h>

@@ -1,6 +1,6 @@
 #include "wl_proto.h"
 
-#include "dmp/util.h"
+#include "dmpcommon/util.h"
 
 #include <errno.h>
 #include <inttypes.h>

@@ -7,7 +7,7 @@
 #ifndef WL_PROTO_H
 #define WL_PROTO_H
 
-#include "dmp/json.h"
+#include "dmpcommon/json.h"
 
 #include <stdbool.h>
 #include <stdint.h>

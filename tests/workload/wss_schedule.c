@@ -1,6 +1,6 @@
 #include "wss_schedule.h"
 
-#include "dmp/util.h"
+#include "dmpcommon/util.h"
 
 #include <errno.h>
 #include <stdio.h>

@@ -8,7 +8,7 @@
 #include "wss_schedule.h"
 #include "wss_set.h"
 
-#include "dmp/util.h"
+#include "dmpcommon/util.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -4,7 +4,7 @@
 #include <string.h>
 
 #include "cmd_dmp.h"
-#include "dmp/cli.h"
+#include "dmpcli/cli.h"
 
 int cmd_dmp(int argc, char **argv);
 

@@ -12,12 +12,12 @@
 #include <xenstore.h>
 
 #include "cmd_dmp.h"
-#include "dmp/classify.h"
-#include "dmp/cli.h"
-#include "dmp/codeview.h"
-#include "dmp/domain.h"
-#include "dmp/json.h"
-#include "dmp/live.h"
+#include "dmppatcher/classify.h"
+#include "dmpcli/cli.h"
+#include "dmppatcher/codeview.h"
+#include "dmpxen/domain.h"
+#include "dmpcommon/json.h"
+#include "dmpintrospect/live.h"
 
 #define CMD "dmp analyze"
 

@@ -5,8 +5,8 @@
 #include <string.h>
 
 #include "cmd_dmp.h"
-#include "dmp/cli.h"
-#include "dmp/dmpd.h"
+#include "dmpcli/cli.h"
+#include "dmpcli/dmpd.h"
 
 #define AUTO_TIMEOUT_MS 10000
 

@@ -5,10 +5,10 @@
 #include <xenstore.h>
 
 #include "cmd_dmp.h"
-#include "dmp/cli.h"
-#include "dmp/domain.h"
+#include "dmpcli/cli.h"
+#include "dmpxen/domain.h"
 #include "dmp/fastpath.h"
-#include "dmp/json.h"
+#include "dmpcommon/json.h"
 
 #define CMD_FP "dmp fastpath"
 

@@ -22,18 +22,18 @@
 #include <xenstore.h>
 
 #include "cmd_dmp.h"
-#include "dmp/classify.h"
-#include "dmp/cli.h"
-#include "dmp/codeview.h"
-#include "dmp/domain.h"
+#include "dmppatcher/classify.h"
+#include "dmpcli/cli.h"
+#include "dmppatcher/codeview.h"
+#include "dmpxen/domain.h"
 #include "dmp/fastpath.h"
-#include "dmp/journal.h"
-#include "dmp/json.h"
-#include "dmp/live.h"
+#include "dmppatcher/journal.h"
+#include "dmpcommon/json.h"
+#include "dmpintrospect/live.h"
 #include "dmp/livepatch.h"
-#include "dmp/plan.h"
-#include "dmp/pvsites.h"
-#include "dmp/util.h"
+#include "dmppatcher/plan.h"
+#include "dmppatcher/pvsites.h"
+#include "dmpcommon/util.h"
 
 #define JOURNAL_DIR "/var/lib/dmp/dmp"
 #define XS_CHUNK 1024          /* xenstored's default node size quota is 2048 bytes */

@@ -11,14 +11,14 @@
 #include <xenstore.h>
 
 #include "cmd_dmp.h"
-#include "dmp/cli.h"
-#include "dmp/domain.h"
-#include "dmp/json.h"
-#include "dmp/ksyms.h"
-#include "dmp/live.h"
-#include "dmp/perfc.h"
+#include "dmpcli/cli.h"
+#include "dmpxen/domain.h"
+#include "dmpcommon/json.h"
+#include "dmppatcher/ksyms.h"
+#include "dmpintrospect/live.h"
+#include "dmpxen/perfc.h"
 #include "dmp/profile.h"
-#include "dmp/util.h"
+#include "dmpcommon/util.h"
 
 #define PROFILE_MAX_SECONDS 3600u
 #define PROFILE_DEFAULT_SECONDS 5u

@@ -6,9 +6,9 @@
 #include <xenctrl.h>
 #include <xenstore.h>
 
-#include "dmp/cli.h"
-#include "dmp/domain.h"
-#include "dmp/json.h"
+#include "dmpcli/cli.h"
+#include "dmpxen/domain.h"
+#include "dmpcommon/json.h"
 
 int cmd_list(int argc, char **argv);
 

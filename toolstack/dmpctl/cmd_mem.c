@@ -8,12 +8,12 @@
 #include <xenctrl.h>
 #include <xenstore.h>
 
-#include "dmp/balloon_ctl.h"
-#include "dmp/cli.h"
-#include "dmp/dmpd.h"
-#include "dmp/domain.h"
-#include "dmp/json.h"
-#include "dmp/util.h"
+#include "dmpmem/balloon_ctl.h"
+#include "dmpcli/cli.h"
+#include "dmpcli/dmpd.h"
+#include "dmpxen/domain.h"
+#include "dmpcommon/json.h"
+#include "dmpcommon/util.h"
 #include "cmd_mem.h"
 
 int cmd_mem_set(int argc, char **argv);

@@ -12,15 +12,15 @@
 #include <string.h>
 #include <time.h>
 
-#include "dmp/balloon_ctl.h"
-#include "dmp/balloon_rng.h"
-#include "dmp/cli.h"
-#include "dmp/dmpd.h"
-#include "dmp/domain.h"
-#include "dmp/json.h"
-#include "dmp/util.h"
-#include "dmp/wss_ctl.h"
-#include "dmp/wss_sampling.h"
+#include "dmpmem/balloon_ctl.h"
+#include "dmpballoon/balloon_rng.h"
+#include "dmpcli/cli.h"
+#include "dmpcli/dmpd.h"
+#include "dmpxen/domain.h"
+#include "dmpcommon/json.h"
+#include "dmpcommon/util.h"
+#include "dmpmem/wss_ctl.h"
+#include "dmpballoon/wss_sampling.h"
 #include "cmd_mem.h"
 
 int cmd_mem_sample(int argc, char **argv);

@@ -5,10 +5,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "dmp/cli.h"
-#include "dmp/dmpd.h"
-#include "dmp/segment.h"
-#include "dmp/util.h"
+#include "dmpcli/cli.h"
+#include "dmpcli/dmpd.h"
+#include "dmpseg/segment.h"
+#include "dmpcommon/util.h"
 
 int cmd_segment(int argc, char **argv);
 

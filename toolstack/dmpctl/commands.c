@@ -1,7 +1,7 @@
 /* The dmpctl command table. A command family adds its declaration and one line here. */
 #include <stddef.h>
 
-#include "dmp/cli.h"
+#include "dmpcli/cli.h"
 
 int cmd_list(int argc, char **argv);
 int cmd_mem_set(int argc, char **argv);

@@ -4,7 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "dmp/cli.h"
+#include "dmpcli/cli.h"
 
 #define DMPCTL_VERSION "0.1"
 

@@ -17,10 +17,10 @@
 #include <xenctrl.h>
 #include <xenstore.h>
 
-#include "dmp/cli.h"
-#include "dmp/dmpd.h"
-#include "dmp/json.h"
-#include "dmp/util.h"
+#include "dmpcli/cli.h"
+#include "dmpcli/dmpd.h"
+#include "dmpcommon/json.h"
+#include "dmpcommon/util.h"
 
 #define MAX_SERVICES 16
 #define MAX_REQUEST 4096

@@ -1,7 +1,7 @@
 /* The services compiled into dmpd. A service adds its declaration and one line here. */
 #include <stddef.h>
 
-#include "dmp/dmpd.h"
+#include "dmpcli/dmpd.h"
 
 extern const struct dmpd_service dmpd_service_balloon;
 extern const struct dmpd_service dmpd_service_segment;

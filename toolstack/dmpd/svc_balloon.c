@@ -23,17 +23,17 @@
 #include <xenctrl.h>
 #include <xenstore.h>
 
-#include "dmp/balloon_config.h"
-#include "dmp/balloon_ctl.h"
-#include "dmp/balloon_policy.h"
-#include "dmp/balloon_report.h"
-#include "dmp/balloon_rng.h"
-#include "dmp/cli.h"
-#include "dmp/dmpd.h"
-#include "dmp/domain.h"
-#include "dmp/util.h"
-#include "dmp/wss_sampling.h"
-#include "dmp/wss_ctl.h"
+#include "dmpballoon/balloon_config.h"
+#include "dmpmem/balloon_ctl.h"
+#include "dmpballoon/balloon_policy.h"
+#include "dmpballoon/balloon_report.h"
+#include "dmpballoon/balloon_rng.h"
+#include "dmpcli/cli.h"
+#include "dmpcli/dmpd.h"
+#include "dmpxen/domain.h"
+#include "dmpcommon/util.h"
+#include "dmpballoon/wss_sampling.h"
+#include "dmpmem/wss_ctl.h"
 
 #define SVC "balloon"
 #define MAX_GUESTS 64

@@ -29,12 +29,12 @@
 #include <xenctrl.h>
 #include <xenstore.h>
 
-#include "dmp/cli.h"
-#include "dmp/dmp_auto.h"
-#include "dmp/dmpd.h"
-#include "dmp/domain.h"
-#include "dmp/json.h"
-#include "dmp/util.h"
+#include "dmpcli/cli.h"
+#include "dmp/auto.h"
+#include "dmpcli/dmpd.h"
+#include "dmpxen/domain.h"
+#include "dmpcommon/json.h"
+#include "dmpcommon/util.h"
 
 #define SVC "dmp"
 #define MAX_DOMS 64

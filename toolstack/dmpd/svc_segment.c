@@ -26,12 +26,12 @@
 #include <unistd.h>
 #include <xenstore.h>
 
-#include "dmp/cli.h"
-#include "dmp/dmpd.h"
-#include "dmp/domain.h"
-#include "dmp/json.h"
-#include "dmp/segment.h"
-#include "dmp/util.h"
+#include "dmpcli/cli.h"
+#include "dmpcli/dmpd.h"
+#include "dmpxen/domain.h"
+#include "dmpcommon/json.h"
+#include "dmpseg/segment.h"
+#include "dmpcommon/util.h"
 #include "dmpsegback-abi.h"
 
 #define SVC "segment"

@@ -27,9 +27,9 @@
 #include <xenctrl.h>
 #include <xenstore.h>
 
-#include "dmp/json.h"
-#include "dmp/perfc.h"
-#include "dmp/util.h"
+#include "dmpcommon/json.h"
+#include "dmpxen/perfc.h"
+#include "dmpcommon/util.h"
 
 #define TAIL_LINES 40
 #define MAX_LINE 8192

@@ -1,5 +1,5 @@
 # The DMP fast path hypercall (Xen patches 0007 and 0009) against a hostile guest.
-# A PVH shadow guest loads guest-kernel/dmpfast_hostile, which calls __HYPERVISOR_dmp_op
+# A PVH shadow guest loads guest-kernel/test/dmpfast_hostile, which calls __HYPERVISOR_dmp_op
 # directly: first while the fast path is off (-EPERM), then, after dom0 turns it on, with bad
 # ops, sizes, alignment, page-crossing entries, unmapped / non-canonical / read-only / user /
 # MMIO / above-RAM addresses, Xen's own frames (shared_info, grant table), an old-value

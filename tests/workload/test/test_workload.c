@@ -6,7 +6,7 @@
 #include "flatjson.h"
 #include "proc_run.h"
 
-#include "dmp/test.h"
+#include "dmpcommon/test.h"
 
 #include <errno.h>
 #include <limits.h>

@@ -1,0 +1,51 @@
+#include "dmpxen/perfc.h"
+#include "dmpcommon/test.h"
+
+#include <stdlib.h>
+
+int main(void)
+{
+    /* Two CPUs: "page faults" is a scalar (2 values), "vmexits" an array of 4 here. */
+    /* A gauge ("in use") goes up on one CPU and down on the other: net -1, not 2^32-1. */
+    const char names[3][80] = { "page faults", "vmexits", "in use" };
+    const uint32_t nr[3] = { 2, 4, 2 };
+    const uint32_t v1[8] = { 10, 0xfffffff0u, 0, 1, 0, 5, 7, 3 };
+    const uint32_t v2[8] = { 15, 0x00000010u, 0, 4, 0, 5, 8, 1 };
+    struct dmp_perfc_snapshot a, b;
+    CHECK(dmp_perfc_from_raw(&a, 3, names, nr, v1, 2) == 0);
+    CHECK(dmp_perfc_from_raw(&b, 3, names, nr, v2, 2) == 0);
+    CHECK(dmp_perfc_delta(&a, &b, "in use") == -1);
+    CHECK(!a.c[0].is_array && a.c[1].is_array);
+    CHECK_EQ_U64(dmp_perfc_delta(&a, &b, "page faults"), 5 + 0x20);   /* wrap handled */
+    CHECK_EQ_U64(dmp_perfc_delta(&a, &b, "vmexits"), 3);
+    CHECK_EQ_U64(dmp_perfc_delta_at(&a, &b, "vmexits", 1), 3);
+    CHECK_EQ_U64(dmp_perfc_delta_at(&a, &b, "vmexits", 9), 0);
+    CHECK_EQ_U64(dmp_perfc_delta(&a, &b, "nonexistent"), 0);
+
+    char *mem = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&mem, &len);
+    struct dmp_json j;
+    dmp_json_init(&j, f, false);
+    CHECK(dmp_perfc_delta_json(&a, &b, &j) == 0);
+    CHECK(dmp_json_finish(&j) == 0);
+    fclose(f);
+    CHECK_STREQ(mem, "{\"page faults\":37,\"vmexits\":{\"total\":3,\"by_index\":{\"0x1\":3}},\"in use\":-1}");
+    CHECK(dmp_json_validate(mem, strlen(mem)) == 0);
+    free(mem);
+    CHECK_STREQ(dmp_svm_exit_name(0x4e), "EXCP_PF");
+    CHECK(dmp_svm_exit_name(0x2) == NULL);
+
+    /* Snapshots of different layouts are refused, not silently mis-subtracted. */
+    struct dmp_perfc_snapshot c;
+    CHECK(dmp_perfc_from_raw(&c, 1, names, nr, v1, 2) == 0);
+    f = open_memstream(&mem, &len);
+    dmp_json_init(&j, f, false);
+    CHECK(dmp_perfc_delta_json(&a, &c, &j) == -1);
+    fclose(f);
+    free(mem);
+    dmp_perfc_free(&a);
+    dmp_perfc_free(&b);
+    dmp_perfc_free(&c);
+    return DMP_TEST_SUMMARY("perfc");
+}
