@@ -1,30 +1,38 @@
 #!/usr/bin/env bash
-# Boot the lab (our Xen + a busybox dom0 under QEMU TCG) and run one scenario in dom0.
-# Results land in $BUILD/lab/runs/<run>/ (result files, scenario.log, guest consoles,
-# serial.log with Xen and dom0 output). Exit status is the scenario's; 124 if the whole
-# boot timed out. On failure the tails of the relevant logs are printed.
+# Boot the lab (our Xen + a busybox dom0 under QEMU TCG) and run one scenario, or a plan of
+# several tests, in dom0. Each test's results land in $BUILD/lab/runs/<test>/ (result files,
+# scenario.log, guest consoles, serial.log with the Xen and dom0 output of its part of the
+# boot, elapsed, exit-code). Exit status: the scenario's (one scenario), 0 if every test of a
+# plan passed and 1 otherwise; 124 if the whole boot timed out. On failure the tails of the
+# relevant logs are printed.
 set -euo pipefail
 . "$(dirname "$0")/../../scripts/config.sh"
 
 usage() {
     cat <<USAGE
-usage: tests/lab/run.sh [--scenario NAME] [--timeout SECS] [--mem MB] [--interactive] [--quiet]
+usage: tests/lab/run.sh [--scenario NAME | --plan FILE] [--timeout SECS] [--mem MB] [--interactive] [--quiet]
   --scenario NAME   tests/lab/scenarios/NAME.sh, run in dom0 (default: smoke)
-  --timeout SECS    bound on the whole run, boot included (default: 900)
+  --plan FILE       several tests in one boot, one per line: NAME SCENARIO TIMEOUT [KEY=VALUE ...]
+                    (each bounded by its TIMEOUT inside dom0, then cleaned up after)
+  --timeout SECS    bound on the whole run, boot included (default: 900; with --plan: the
+                    sum of the tests' timeouts plus 120)
   --mem MB          memory of the emulated host (default: 2048; dom0 gets 768)
   --set KEY=VALUE   environment for the scenario (repeatable), e.g. --set WORKLOAD_SCALE=0.5
-  --run-id ID       name of the result directory build/lab/runs/ID (default: time-scenario-pid)
+  --run-id ID       name of the result directory build/lab/runs/ID (default: time-scenario-pid);
+                    with --plan, the boot's directory (serial.log of the whole boot)
   --interactive     boot to a dom0 shell on this terminal (Ctrl-a x quits QEMU)
 USAGE
 }
 
-scenario=smoke timeout=900 mem=2048 interactive=0 quiet=0 env=() run=
+scenario=smoke timeout= mem=2048 interactive=0 quiet=0 env=() run= plan=
+valid_set() { [[ $1 =~ ^[A-Z_][A-Z0-9_]*=[-A-Za-z0-9_.,:/]*$ ]]; }
 while [ $# -gt 0 ]; do
     case $1 in
         --scenario) scenario=${2:?}; shift 2 ;;
+        --plan) plan=${2:?}; shift 2 ;;
         --timeout) timeout=${2:?}; shift 2 ;;
         --mem) mem=${2:?}; shift 2 ;;
-        --set) [[ ${2:-} =~ ^[A-Z_][A-Z0-9_]*=[-A-Za-z0-9_.,:/]*$ ]] || die "--set wants KEY=VALUE, not '${2:-}'"
+        --set) valid_set "${2:-}" || die "--set wants KEY=VALUE, not '${2:-}'"
                env+=("$2"); shift 2 ;;
         --run-id) [[ ${2:-} =~ ^[A-Za-z0-9_.-]+$ ]] || die "--run-id wants [A-Za-z0-9_.-]+, not '${2:-}'"
                   run=$2; shift 2 ;;
@@ -34,11 +42,12 @@ while [ $# -gt 0 ]; do
         *) echo "run.sh: unknown argument '$1'" >&2; usage >&2; exit 2 ;;
     esac
 done
-[[ $timeout =~ ^[0-9]+$ ]] || die "--timeout must be a number of seconds, not '$timeout'"
+[ -z "$timeout" ] || [[ $timeout =~ ^[0-9]+$ ]] || die "--timeout must be a number of seconds, not '$timeout'"
 [[ $mem =~ ^[0-9]+$ ]] || die "--mem must be a number of MiB, not '$mem'"
-[ $interactive = 1 ] && scenario=shell
-[ $scenario = shell ] || [ -f "$TOP/tests/lab/scenarios/$scenario.sh" ] ||
-    die "no scenario '$scenario' (have: $(cd "$TOP/tests/lab/scenarios" && ls ./*.sh | sed 's|./||;s|\.sh||' | grep -v '^lib$' | tr '\n' ' '))"
+have_scenario() {
+    [ -f "$TOP/tests/lab/scenarios/$1.sh" ] ||
+        die "no scenario '$1' (have: $(cd "$TOP/tests/lab/scenarios" && ls ./*.sh | sed 's|./||;s|\.sh||' | grep -v 'lib$' | tr '\n' ' '))"
+}
 
 LAB="$BUILD/lab"
 KREL=$(guest_kernel_release)
@@ -50,15 +59,47 @@ stale=$(find "$BUILD/out/bin" -type f -newer "$LAB/dom0.cpio.gz" 2>/dev/null | h
 [ -z "$stale" ] || [ -n "${LAB_STALE_OK:-}" ] ||
     die "the dom0 image is older than $stale: run 'make lab' (or LAB_STALE_OK=1 to run the old tools)"
 
-[ -n "$run" ] || run="$(date +%Y%m%d-%H%M%S)-$scenario-$$"
+# The tests of this boot: names, scenarios, in-dom0 time limits (0: none), environments.
+names=() scens=() limits=() envs=()
+if [ -n "$plan" ]; then
+    [ -f "$plan" ] || die "no plan file '$plan'"
+    [ -n "$run" ] || die "--plan needs --run-id (the boot's directory)"
+    while read -r n s l rest; do
+        case $n in ''|'#'*) continue ;; esac
+        [[ $n =~ ^[A-Za-z0-9_.-]+$ ]] || die "plan $plan: bad test name '$n'"
+        have_scenario "$s"
+        [[ $l =~ ^[1-9][0-9]*$ ]] || die "plan $plan: test $n: timeout must be seconds, not '$l'"
+        for kv in $rest; do valid_set "$kv" || die "plan $plan: test $n: '$kv' is not KEY=VALUE"; done
+        names+=("$n") scens+=("$s") limits+=("$l") envs+=("$rest")
+    done < "$plan"
+    [ ${#names[@]} -gt 0 ] || die "plan $plan has no tests"
+    if [ -z "$timeout" ]; then
+        timeout=120
+        for l in "${limits[@]}"; do timeout=$((timeout + l)); done
+    fi
+elif [ $interactive = 0 ]; then
+    have_scenario "$scenario"
+    [ -n "$run" ] || run="$(date +%Y%m%d-%H%M%S)-$scenario-$$"
+    # One scenario: dom0 does not bound it, the whole boot's timeout does (hang-dom0 tests that).
+    names=("$run") scens=("$scenario") limits=(0) envs=("${env[*]:-}")
+fi
+timeout=${timeout:-900}
+
+[ $interactive = 1 ] && run=shell
 out="$LAB/runs/$run"
 rm -rf "$out"
 mkdir -p "$out"
-# Scenarios are read from the share at run time (a private copy per run, so concurrent runs
-# and edits do not interfere), so editing one needs no image rebuild.
-cp -r "$TOP/tests/lab/scenarios" "$out/scenarios"
 ln -sfn "$run" "$LAB/runs/latest"
-for kv in ${env[@]+"${env[@]}"}; do echo "export $kv"; done > "$out/scenario.env"
+: > "$out/plan"
+for i in "${!names[@]}"; do
+    t="$LAB/runs/${names[$i]}"
+    [ "${names[$i]}" = "$run" ] || { rm -rf "$t"; mkdir -p "$t"; }
+    # Scenarios are read from the share at run time (a private copy per test, so concurrent
+    # runs and edits do not interfere), so editing one needs no image rebuild.
+    cp -r "$TOP/tests/lab/scenarios" "$t/scenarios"
+    for kv in ${envs[$i]}; do echo "export $kv"; done > "$t/scenario.env"
+    echo "${names[$i]} ${scens[$i]} ${limits[$i]}" >> "$out/plan"
+done
 
 # Xen switches FPU/SSE state lazily on AMD (CR0.TS, #NM). Under QEMU TCG that corrupts the
 # register state of processes in dom0 and in guests once two domains are busy (stock Xen too;
@@ -80,29 +121,45 @@ xen_args=${LAB_XEN_ARGS:-}
 qemu=(qemu-system-x86_64 -machine q35 -accel "tcg,thread=$tcg_thread" -cpu "$cpu" -m "$mem" -smp "$smp" -no-reboot
       -kernel "$xen_image"
       -append "console=com1 com1=115200 dom0_mem=768M,max:768M smep=0 smap=0 $fpu_arg loglvl=all guest_loglvl=all $xen_args"
-      -initrd "/boot/vmlinuz-$KREL console=hvc0 quiet dmp.scenario=$scenario dmp.run=$run,$LAB/dom0.cpio.gz"
+      -initrd "/boot/vmlinuz-$KREL console=hvc0 quiet dmp.boot=$run,$LAB/dom0.cpio.gz"
       -virtfs "local,path=$LAB,mount_tag=lab,security_model=none,id=lab")
 
 if [ $interactive = 1 ]; then
     exec "${qemu[@]}" -nographic
 fi
 
+# Each test's part of the boot's console (Xen and dom0 lines between its markers, after the
+# boot's own lines up to dom0's start), so that a test's log tail is its own.
+split_serial() {
+    local i
+    for i in "${!names[@]}"; do
+        [ "${names[$i]}" = "$run" ] && continue
+        awk -v n="${names[$i]}" '
+            !up { print; if (index($0, "@@LAB-DOM0-UP")) up = 1; next }
+            index($0, "@@LAB-TEST-BEGIN " n " ") { on = 1 }
+            on { print }
+            index($0, "@@LAB-TEST-END " n " ") { on = 0 }' "$out/serial.log" > "$LAB/runs/${names[$i]}/serial.log"
+    done
+}
+
 tails() {
-    local f
-    echo "---- tail of $out/serial.log (Xen + dom0 console) ----" >&2
-    tail -n 40 "$out/serial.log" >&2 2>/dev/null || true
-    if [ -f "$out/scenario.log" ]; then
-        echo "---- tail of $out/scenario.log ----" >&2
-        tail -n 40 "$out/scenario.log" >&2
+    local t=$1 f
+    echo "---- tail of $t/serial.log (Xen + dom0 console) ----" >&2
+    tail -n 40 "$t/serial.log" >&2 2>/dev/null || true
+    if [ -f "$t/scenario.log" ]; then
+        echo "---- tail of $t/scenario.log ----" >&2
+        tail -n 40 "$t/scenario.log" >&2
     fi
-    for f in "$out"/guests/*.log; do
+    for f in "$t"/guests/*.log; do
         [ -f "$f" ] || continue
         echo "---- tail of $f ----" >&2
         tail -n 15 "$f" >&2
     done
 }
 
-[ $quiet = 1 ] || log "lab run $run: scenario '$scenario' (timeout ${timeout}s)"
+what=${plan:+plan $plan (${names[*]})}
+what=${what:-scenario \'$scenario\'}
+[ $quiet = 1 ] || log "lab run $run: $what (timeout ${timeout}s)"
 start=$(date +%s)
 set +e
 timeout -k 10 "$timeout" "${qemu[@]}" -display none -monitor none -serial "file:$out/serial.log" \
@@ -110,22 +167,33 @@ timeout -k 10 "$timeout" "${qemu[@]}" -display none -monitor none -serial "file:
 qrc=$?
 set -e
 elapsed=$(( $(date +%s) - start ))
-if [ $qrc = 124 ] || [ $qrc = 137 ]; then
-    echo "lab: run $run timed out after ${timeout}s (scenario '$scenario')" >&2
-    tails
-    exit 124
-fi
-if [ ! -f "$out/exit-code" ]; then
-    echo "lab: run $run ended after ${elapsed}s without a scenario exit code (QEMU exit $qrc)" >&2
-    cat "$out/qemu.log" >&2
-    tails
-    exit 1
-fi
-rc=$(cat "$out/exit-code")
-if [ "$rc" != 0 ]; then
-    echo "lab: scenario '$scenario' failed with exit $rc after ${elapsed}s" >&2
-    tails
-else
-    [ $quiet = 1 ] || log "lab run $run: scenario '$scenario' passed in ${elapsed}s; results in $out"
-fi
+split_serial
+rc=0
+for i in "${!names[@]}"; do
+    n=${names[$i]} t="$LAB/runs/${names[$i]}"
+    if [ ! -f "$t/exit-code" ]; then
+        if [ $qrc = 124 ] || [ $qrc = 137 ]; then
+            echo "lab: run $run timed out after ${timeout}s (scenario '${scens[$i]}'${plan:+, test $n})" >&2
+            trc=124
+        else
+            echo "lab: run $run ended after ${elapsed}s without an exit code for '${scens[$i]}'${plan:+ (test $n)} (QEMU exit $qrc)" >&2
+            cat "$out/qemu.log" >&2
+            trc=1
+        fi
+        [ $rc != 0 ] || rc=$trc
+        tails "$t"
+        continue
+    fi
+    trc=$(cat "$t/exit-code")
+    if [ "$trc" != 0 ]; then
+        echo "lab: scenario '${scens[$i]}'${plan:+ (test $n)} failed with exit $trc after $(cat "$t/elapsed" 2>/dev/null || echo "$elapsed")s" >&2
+        tails "$t"
+        [ $rc != 0 ] || rc=$trc
+    else
+        [ $quiet = 1 ] || log "lab run $run: scenario '${scens[$i]}'${plan:+ (test $n)} passed in $(cat "$t/elapsed" 2>/dev/null || echo "$elapsed")s; results in $t"
+    fi
+done
+# A plan reports pass or fail (each test's own status is in its exit-code); one scenario
+# reports its own status, as the hang tests expect.
+[ -z "$plan" ] || [ $rc = 0 ] || [ $rc = 124 ] || rc=1
 exit "$rc"
