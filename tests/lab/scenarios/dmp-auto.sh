@@ -21,32 +21,6 @@
 set -u
 . "$LAB_SCENARIOS/lib.sh"
 
-fail=0
-bad() { echo "FAIL: $*"; fail=1; }
-ok() { echo "ok: $*"; }
-jget() {
-    awk -v k="\"$2\":" '{ l = $0; sub(/^ +/, "", l) }
-        index(l, k) == 1 { v = substr(l, length(k) + 1); gsub(/^[ "]+|[",]+$/, "", v); print v; exit }' "$1"
-}
-# xl create -p (paused), retried: libxl's kernel loader has failed on a loaded lab host with "unable to XZ
-# decompress kernel" and then succeeded (docs/LAB.md, platform flakiness); xl itself has
-# crashed after building the domain: what counts is whether the domain exists.
-create() {
-    local n
-    for n in 1 2 3 4 5; do
-        xl create -p "$2" > "$LAB_OUT/$1.create.log" 2>&1 && return 0
-        xl domid "$1" > /dev/null 2>&1 && { echo "xl create $1 failed but the domain exists"; return 0; }
-        echo "xl create $1 failed (attempt $n): $(grep -m1 error "$LAB_OUT/$1.create.log")"
-        # Is dom0's cached copy of the kernel still the file we booted with? (A failure that
-        # repeats on every attempt points at a corrupted page-cache copy, not a transient.)
-        echo "  vmlinuz md5 now $(md5sum < "$LAB_IMAGES/vmlinuz" | cut -c1-32), at start $kmd5"
-        sync; echo 3 > /proc/sys/vm/drop_caches 2>/dev/null
-        echo "  after dropping caches: $(md5sum < "$LAB_IMAGES/vmlinuz" | cut -c1-32)"
-        sleep 5
-    done
-    cat "$LAB_OUT/$1.create.log"
-    return 1
-}
 # run OUT ERR CMD...: CMD with stdout to OUT and stderr to ERR; run again (at most twice) if a
 # signal killed it - dom0 programs have died of SIGSEGV on a loaded lab host, also dmpctl
 # while only sleeping in a profile window (docs/LAB.md) - but never when it failed by itself.
@@ -65,22 +39,12 @@ run() {
 # its comparison took minutes on a loaded host.
 TXT=/run/dmp-auto-text
 T0=$(date +%s)
-kmd5=$(md5sum < "$LAB_IMAGES/vmlinuz" | cut -c1-32)
 el() { echo $(( $(date +%s) - T0 )); }
 
 S=auto-shadow
 H=auto-hap
 SLOG="$LAB_OUT/guests/guest-$S.log"
 HLOG="$LAB_OUT/guests/guest-$H.log"
-results() { grep -c '^@@DMP-RESULT.*"ok":true' "$LAB_OUT/guests/guest-$1.log" 2>/dev/null || true; }
-guest_healthy() {
-    if grep -q '"ok":false' "$1"; then bad "workload failed a check: $(grep '"ok":false' "$1" | head -n 2)"; return 1; fi
-    if grep -qE 'BUG:|Oops|general protection|invalid opcode|Kernel panic' "$1"; then
-        bad "kernel trouble on the console: $(grep -E 'BUG:|Oops|general protection|invalid opcode|Kernel panic' "$1" | head -n 3)"
-        return 1
-    fi
-    return 0
-}
 thr=${AUTO_THRESHOLD:-50}
 win=${AUTO_WINDOW:-3}
 
@@ -136,9 +100,9 @@ echo "== [$(el)s] start $H (PVH HAP) and $S (PVH shadow, ptbench forkexec foreve
 # Both are built paused and then started together: building a guest while another one boots
 # is where libxl's kernel loader failed ("unable to XZ decompress kernel", every retry) in
 # this lab, and the balloon scenarios start their guests this way for the same reason.
-create $H "$(guest_config $H pvh 1 128 "ptbench,--rounds,0,--scale,0.1,--phases,forkexec")" ||
+create_guest $H "$(guest_config $H pvh 1 128 "ptbench,--rounds,0,--scale,0.1,--phases,forkexec")" -p ||
     { echo "FAIL: cannot create $H"; exit 1; }
-create $S "$(guest_config $S pvh 0 192 "ptbench,--rounds,0,--scale,0.2,--phases,forkexec")" ||
+create_guest $S "$(guest_config $S pvh 0 192 "ptbench,--rounds,0,--scale,0.2,--phases,forkexec")" -p ||
     { echo "FAIL: cannot create $S"; exit 1; }
 run /dev/null "$LAB_OUT/unpause.err" xl unpause $H || { echo "FAIL: cannot unpause $H"; exit 1; }
 run /dev/null "$LAB_OUT/unpause.err" xl unpause $S || { echo "FAIL: cannot unpause $S"; exit 1; }

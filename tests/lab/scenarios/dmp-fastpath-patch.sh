@@ -11,37 +11,17 @@ set -eu
 PT_PHASES=$(echo "${PT_PHASES:-forkexec:mmap:mprotect:pagefault:fork:pipeline}" | tr : ";")   # --set PT_PHASES=a:b
 export PATH=$PATH:/usr/bin
 
-fail=0
-bad() { echo "$(date +%T) FAIL: $*"; fail=1; }
-ok() { echo "$(date +%T) ok: $*"; }
-jget() { sed -n "s/^ *\"$2\": \"\{0,1\}\([^\",]*\)\"\{0,1\},\{0,1\}\$/\1/p" "$1" | head -n 1; }
 G=fpp-shadow
 MODE=${FPP_MODE:-fastpath}
 POPTS="--mode $MODE"
 [ "$MODE" = log ] && POPTS="$POPTS --kernel-image $LAB_IMAGES/vmlinuz"
 LOG="$LAB_OUT/guests/guest-$G.log"
-results() { local n; n=$(grep -c '^@@DMP-RESULT.*"ok":true' "$LOG" 2>/dev/null) || true; echo "${n:-0}"; }
-running() { xl list "$1" > /dev/null 2>&1; }
-wait_results() {   # MIN TIMEOUT
-    local i=0
-    while [ "$(results)" -lt "$1" ]; do
-        i=$((i + 1))
-        if [ $i -gt "$2" ] || ! running $G; then return 1; fi
-        sleep 1
-    done
-}
-healthy() {
-    if grep -q '"ok":false' "$LOG"; then bad "workload failed a check: $(grep '"ok":false' "$LOG" | head -n 1 | cut -c1-300)"; return 1; fi
-    if grep -qE 'BUG:|Oops|general protection|invalid opcode|Kernel panic' "$LOG"; then
-        bad "kernel trouble: $(grep -E 'BUG:|Oops|general protection|invalid opcode|Kernel panic' "$LOG" | head -n 2)"; return 1
-    fi
-}
 trap 'xl destroy $G 2>/dev/null || true' EXIT
 
 cfg=$(guest_config $G pvh 0 192 "ptbench,--rounds,0,--scale,0.2,--phases,$PT_PHASES")
-xl create "$cfg" > "$LAB_OUT/$G.create.log" 2>&1 || { cat "$LAB_OUT/$G.create.log"; exit 1; }
-wait_results 1 ${BOOT_WAIT:-600} || { echo "FAIL: $G did not reach its workload"; tail -n 20 "$LOG"; exit 1; }
-ok "$G running ($(results) results)"
+create_guest $G "$cfg" || exit 1
+wait_results $G 1 ${BOOT_WAIT:-600} || { echo "FAIL: $G did not reach its workload"; tail -n 20 "$LOG"; exit 1; }
+ok "$G running ($(results $G) results)"
 dmpctl dmp status $G --dump-text $LAB_OUT/text.before > /dev/null 2> "$LAB_OUT/dump0.err" ||
     { echo "FAIL: cannot dump the text: $(cat "$LAB_OUT/dump0.err")"; exit 1; }
 
@@ -55,10 +35,10 @@ for cycle in $(seq 1 "${FPP_CYCLES:-2}"); do
     [ $rc = 0 ] && [ "${sites:-0}" -gt 0 ] && [ "$(jget "$LAB_OUT/patch$cycle.json" mode)" = "$MODE" ] &&
         ok "patched $sites sites, mode $MODE (plans cached: $(jget "$LAB_OUT/patch$cycle.json" plans_cached))" ||
         { bad "patch: exit $rc"; break; }
-    before=$(results)
-    wait_results $((before + 3)) 400 && ok "workload goes on patched: $(results) results ($before at patch)" ||
-        bad "workload stalled after the patch ($(results) results, $before at patch)"
-    healthy && ok "no failed check, no oops while patched"
+    before=$(results $G)
+    wait_results $G $((before + 3)) 400 && ok "workload goes on patched: $(results $G) results ($before at patch)" ||
+        bad "workload stalled after the patch ($(results $G) results, $before at patch)"
+    guest_healthy "$LOG" && ok "no failed check, no oops while patched"
     dmpctl dmp status $G --json > "$LAB_OUT/status$cycle.json" 2>&1 || bad "status: $(cat "$LAB_OUT/status$cycle.json")"
     cat "$LAB_OUT/status$cycle.json"
     st=$(jget "$LAB_OUT/status$cycle.json" stores)
@@ -81,9 +61,9 @@ for cycle in $(seq 1 "${FPP_CYCLES:-2}"); do
     dmpctl dmp status $G --dump-text $LAB_OUT/text.after > /dev/null 2>&1 || bad "dump after unpatch failed"
     cmp $LAB_OUT/text.before $LAB_OUT/text.after > /dev/null 2>&1 && ok "kernel text identical after unpatch" ||
         bad "kernel text differs after unpatch"
-    before=$(results)
-    wait_results $((before + 2)) 400 && ok "workload goes on unpatched ($(results) results)" || bad "workload stalled after unpatch"
+    before=$(results $G)
+    wait_results $G $((before + 2)) 400 && ok "workload goes on unpatched ($(results $G) results)" || bad "workload stalled after unpatch"
 done
-healthy && ok "no failed check, no oops over the whole run"
+guest_healthy "$LOG" && ok "no failed check, no oops over the whole run"
 [ $fail = 0 ] && echo "dmp-fastpath-patch ($MODE): all checks passed" || echo "dmp-fastpath-patch: FAILED"
 exit $fail

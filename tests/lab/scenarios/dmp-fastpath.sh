@@ -17,10 +17,6 @@ set -eu
 PT_PHASES=$(echo "${PT_PHASES:-forkexec:mmap:mprotect:pagefault:fork:pipeline}" | tr : ";")   # --set PT_PHASES=a:b
 export PATH=$PATH:/usr/bin
 
-fail=0
-bad() { echo "$(date +%T) FAIL: $*"; fail=1; }
-ok() { echo "$(date +%T) ok: $*"; }
-jget() { sed -n "s/^ *\"$2\": \"\{0,1\}\([^\",]*\)\"\{0,1\},\{0,1\}\$/\1/p" "$1" | head -n 1; }
 H=fp-hostile
 B=fp-bench
 HLOG="$LAB_OUT/guests/guest-$H.log"
@@ -40,16 +36,9 @@ cleanup() { xl destroy $H 2>/dev/null || true; xl destroy $B 2>/dev/null || true
 trap cleanup EXIT
 
 echo "== a HAP guest is refused (created paused, first: xl create has failed to decompress the"
-echo "   kernel on a busy emulated host, see docs/LAB.md; up to 3 attempts)"
+echo "   kernel on a busy emulated host, see docs/LAB.md; create_guest retries)"
 cfg_hap=$(guest_config fp-hap pvh 1 128 "true")
-created=0
-for a in 1 2 3; do
-    if xl create -p "$cfg_hap" > "$LAB_OUT/fp-hap.create.log" 2>&1; then created=1; break; fi
-    echo "note: xl create fp-hap attempt $a failed: $(grep -m1 error "$LAB_OUT/fp-hap.create.log")"
-    xl destroy fp-hap 2>/dev/null || true
-    sleep 2
-done
-if [ $created = 1 ]; then
+if create_guest fp-hap "$cfg_hap" -p; then
     set +e
     dmpctl dmp fastpath fp-hap on > "$LAB_OUT/hap.out" 2>&1; rc=$?
     set -e
@@ -57,14 +46,14 @@ if [ $created = 1 ]; then
         bad "HAP guest: exit $rc: $(cat "$LAB_OUT/hap.out")"
     xl destroy fp-hap 2>/dev/null || true
 else
-    bad "cannot create fp-hap: $(cat "$LAB_OUT/fp-hap.create.log")"
+    bad "cannot create fp-hap"
 fi
 
 echo "== start $B (PVH, shadow, ptbench forever) and $H (PVH, shadow, hostile module)"
 cfg_b=$(guest_config $B pvh 0 128 "ptbench,--rounds,0,--scale,0.2,--phases,$PT_PHASES")
-xl create "$cfg_b" > "$LAB_OUT/$B.create.log" 2>&1 || { cat "$LAB_OUT/$B.create.log"; exit 1; }
+create_guest $B "$cfg_b" || exit 1
 cfg_h=$(guest_config $H pvh 0 128 "insmod,/lib/modules/dmpfast_hostile.ko")
-xl create "$cfg_h" > "$LAB_OUT/$H.create.log" 2>&1 || { cat "$LAB_OUT/$H.create.log"; exit 1; }
+create_guest $H "$cfg_h" || exit 1
 
 if ! wait_line "$HLOG" '@@FP-READY' "$WAIT"; then
     echo "FAIL: $H never reached @@FP-READY"; tail -n 30 "$HLOG" || true; exit 1

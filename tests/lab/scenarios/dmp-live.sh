@@ -13,12 +13,8 @@ set -eu
 # sensitive check that a patched kernel still runs user space correctly.
 PT_PHASES=$(echo "${PT_PHASES:-forkexec:mmap:mprotect:pagefault:fork:pipeline}" | tr : ";")   # --set PT_PHASES=a:b
 
-fail=0
-bad() { echo "FAIL: $*"; fail=1; }
-ok() { echo "ok: $*"; }
 
 # The value of a "key": value line of a pretty-printed JSON report (first match).
-jget() { sed -n "s/^ *\"$2\": \"\{0,1\}\([^\",]*\)\"\{0,1\},\{0,1\}\$/\1/p" "$1" | head -n 1; }
 
 # Link-time address of native_set_pte, from the kernel image the guests boot.
 link=${NATIVE_SET_PTE_LINK:-}
@@ -36,27 +32,13 @@ esac
 
 # The workload runs forever (ptbench --rounds 0) and prints a result line per phase, which is
 # how we see that a guest is alive.
-results() {
-    local n
-    n=$(grep -c '^@@DMP-RESULT' "$LAB_OUT/guests/guest-$1.log" 2>/dev/null) || true
-    echo "${n:-0}"
-}
-running() { xl list "$1" > /dev/null 2>&1; }
-wait_results() {   # NAME MIN TIMEOUT: wait until the guest printed at least MIN result lines
-    local i=0
-    while [ "$(results "$1")" -lt "$2" ]; do
-        i=$((i + 1))
-        if [ $i -gt "$3" ] || ! running "$1"; then return 1; fi
-        sleep 1
-    done
-}
 # Start a guest and wait for its first workload result. A guest that dies while booting (before
 # any analysis touched it) is started once more, and that is reported.
 start_guest() {   # NAME HAP
     local try cfg
     cfg=$(guest_config "$1" pvh "$2" 192 "ptbench,--rounds,0,--scale,0.2,--phases,$PT_PHASES")
     for try in 1 2; do
-        xl create "$cfg" > "$LAB_OUT/$1.create.log" 2>&1 || { cat "$LAB_OUT/$1.create.log"; return 1; }
+        create_guest $1 "$cfg" || return 1
         wait_results "$1" 1 300 && return 0
         echo "note: $1 did not reach its workload (attempt $try); console tail:"
         tail -n 5 "$LAB_OUT/guests/guest-$1.log" || true

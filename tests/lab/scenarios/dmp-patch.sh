@@ -15,41 +15,15 @@ set -eu
 # sensitive check that a patched kernel still runs user space correctly.
 PT_PHASES=$(echo "${PT_PHASES:-forkexec:mmap:mprotect:pagefault:fork:pipeline}" | tr : ";")   # --set PT_PHASES=a:b
 
-fail=0
-bad() { echo "FAIL: $*"; fail=1; }
-ok() { echo "ok: $*"; }
-jget() { sed -n "s/^ *\"$2\": \"\{0,1\}\([^\",]*\)\"\{0,1\},\{0,1\}\$/\1/p" "$1" | head -n 1; }
 
 G=lp-shadow
 LOG="$LAB_OUT/guests/guest-$G.log"
-results() {
-    local n
-    n=$(grep -c '^@@DMP-RESULT.*"ok":true' "$LAB_OUT/guests/guest-$1.log" 2>/dev/null) || true
-    echo "${n:-0}"
-}
-running() { xl list "$1" > /dev/null 2>&1; }
-wait_results() {   # NAME MIN TIMEOUT
-    local i=0
-    while [ "$(results "$1")" -lt "$2" ]; do
-        i=$((i + 1))
-        if [ $i -gt "$3" ] || ! running "$1"; then return 1; fi
-        sleep 1
-    done
-}
 not_paused() { xl list "$1" | awk 'NR == 2 { exit index($5, "p") ? 1 : 0 }'; }
-guest_healthy() {   # no failed check, no oops on the console
-    if grep -q '"ok":false' "$LOG"; then bad "workload reported a failed check: $(grep '"ok":false' "$LOG" | head -n 2)"; return 1; fi
-    if grep -qE 'BUG:|Oops|general protection|invalid opcode|Kernel panic' "$LOG"; then
-        bad "kernel trouble on the console: $(grep -E 'BUG:|Oops|general protection|invalid opcode|Kernel panic' "$LOG" | head -n 3)"
-        return 1
-    fi
-    return 0
-}
 record_time() { echo "$*" >> "$LAB_OUT/dmp-patch-times.txt"; }
 
 echo "== start $G (PVH, shadow paging, ptbench forever)"
 cfg=$(guest_config $G pvh 0 192 "ptbench,--rounds,0,--scale,0.2,--phases,$PT_PHASES")
-xl create "$cfg" > "$LAB_OUT/$G.create.log" 2>&1 || { cat "$LAB_OUT/$G.create.log"; exit 1; }
+create_guest $G "$cfg" || exit 1
 # Bounded, but generous: on a loaded host (several TCG labs at once) the boot takes minutes.
 if ! wait_results $G 1 ${BOOT_WAIT:-600}; then
     echo "FAIL: $G did not reach its workload"; tail -n 20 "$LOG" || true; exit 1
@@ -100,7 +74,7 @@ if wait_results $G $((before + 3)) 240; then
 else
     bad "workload stalled after the patch ($(results $G) ok results, $before before)"
 fi
-guest_healthy && ok "no failed check, no oops after the patch"
+guest_healthy "$LOG" && ok "no failed check, no oops after the patch"
 
 set +e
 dmpctl dmp patch $G > "$LAB_OUT/patch2.out" 2>&1; rc=$?
@@ -158,7 +132,7 @@ if wait_results $G $((before + 2)) 240; then
 else
     bad "workload stalled during/after the cycles ($(results $G) ok results, $before before)"
 fi
-guest_healthy && ok "no failed check, no oops across the cycles"
+guest_healthy "$LOG" && ok "no failed check, no oops across the cycles"
 dmpctl dmp status $G --dump-text $LAB_OUT/text.after > /dev/null 2>&1 || bad "dump after the cycles failed"
 cmp $LAB_OUT/text.before $LAB_OUT/text.after > /dev/null 2>&1 &&
     ok "kernel text identical to the first dump after 10 cycles" || bad "kernel text differs after the cycles"
@@ -168,7 +142,7 @@ echo "== refusals"
 # still booting is refused the same way.
 xl destroy $G 2>/dev/null || true
 cfg_hap=$(guest_config lp-hap pvh 1 128 "ptbench,--rounds,0,--scale,0.1,--phases,$PT_PHASES")
-xl create "$cfg_hap" > "$LAB_OUT/lp-hap.create.log" 2>&1 || bad "cannot create lp-hap: $(cat "$LAB_OUT/lp-hap.create.log")"
+create_guest lp-hap "$cfg_hap" || bad "cannot create lp-hap"
 set +e
 dmpctl dmp patch lp-hap > "$LAB_OUT/hap.out" 2>&1; rc=$?
 set -e
@@ -179,7 +153,7 @@ xl destroy lp-hap 2>/dev/null || true
 # A guest whose kernel is not running: created paused, its vCPU is still at the PVH entry
 # point (32-bit, paging off), so no kernel can be recognised.
 cfg_p=$(guest_config lp-early pvh 0 128 "true")
-xl create -p "$cfg_p" > "$LAB_OUT/lp-early.create.log" 2>&1 || bad "cannot create lp-early"
+create_guest lp-early "$cfg_p" -p || bad "cannot create lp-early"
 set +e
 dmpctl dmp patch lp-early > "$LAB_OUT/early.out" 2>&1; rc=$?
 set -e

@@ -16,34 +16,10 @@ set -eu
 PT_PHASES=$(echo "${PT_PHASES:-forkexec:mmap:mprotect:pagefault:fork}" | tr : ";")   # --set PT_PHASES=a:b
 
 secs=${PROFILE_SECONDS:-10}
-fail=0
-bad() { echo "FAIL: $*"; fail=1; }
-ok() { echo "ok: $*"; }
-# The value of a "key": value line of a pretty-printed JSON report (first match). awk, not
-# sed: busybox sed has been seen to crash on this report.
-jget() {
-    awk -v k="\"$2\":" '{ l = $0; sub(/^ +/, "", l) }
-        index(l, k) == 1 { v = substr(l, length(k) + 1); gsub(/^[ "]+|[",]+$/, "", v); print v; exit }' "$1"
-}
 # within A B PCT: |A - B| <= PCT% of B (B > 0)
 within() { [ "$2" -gt 0 ] && [ $(( ($1 - $2) * 100 )) -le $(( $2 * $3 )) ] &&
            [ $(( ($2 - $1) * 100 )) -le $(( $2 * $3 )) ]; }
 
-# create NAME CONFIG: xl create, retried twice: on a loaded lab host libxl's kernel loader
-# has been seen failing once ("unable to XZ decompress kernel") and then succeeding.
-create() {
-    local n
-    for n in 1 2 3; do
-        xl create "$2" > "$LAB_OUT/$1.create.log" 2>&1 && return 0
-        # xl itself has been seen to crash (SIGSEGV) in this dom0 after building the domain:
-        # what counts is whether the domain exists.
-        xl domid "$1" > /dev/null 2>&1 && { echo "xl create $1 failed but the domain exists"; return 0; }
-        echo "xl create $1 failed (attempt $n): $(grep -m1 error "$LAB_OUT/$1.create.log")"
-        sleep 3
-    done
-    cat "$LAB_OUT/$1.create.log"
-    return 1
-}
 
 xl info | grep -E '^(xen_version|xen_extra)' | tee "$LAB_OUT/xl-info.txt"
 grep -q 'xen_extra.*-dmp' "$LAB_OUT/xl-info.txt" || { echo "FAIL: not the DMP-patched hypervisor"; exit 1; }
@@ -54,7 +30,7 @@ g=prof-shadow
 run="ptbench,--rounds,0,--scale,0.2,--phases,$PT_PHASES"
 [ -z "${PTBENCH_PHASE:-}" ] || run="$run,--phases,$PTBENCH_PHASE"
 cfg=$(guest_config $g pvh 0 192 "$run")
-create $g "$cfg" || { echo "FAIL: cannot create $g"; exit 1; }
+create_guest $g "$cfg" || { echo "FAIL: cannot create $g"; exit 1; }
 log="$LAB_OUT/guests/guest-$g.log"
 results() { grep -c '^@@DMP-RESULT' "$log" 2>/dev/null || true; }
 i=0
@@ -158,7 +134,7 @@ set -e
 
 h=prof-hap
 cfgh=$(guest_config $h pvh 1 128 "ptbench,--rounds,0,--scale,0.05,--phases,$PT_PHASES")
-create $h "$cfgh" || { echo "FAIL: cannot create $h"; exit 1; }
+create_guest $h "$cfgh" || { echo "FAIL: cannot create $h"; exit 1; }
 hdomid=$(xl domid $h)
 set +e
 dmpctl dmp profile $h --seconds 1 > "$LAB_OUT/hap.out" 2>&1; rc=$?

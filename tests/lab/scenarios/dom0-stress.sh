@@ -13,7 +13,7 @@ echo "reference: $ref"
 for spec in ${STRESS_GUESTS:-dh:1 ds:0}; do
     n=${spec%%:*}; h=${spec##*:}
     cfg=$(guest_config "$n" pvh "$h" 320 "wsswork,--schedule,96m:3000s,--max-seconds,3000")
-    i=0; until xl create "$cfg" >/dev/null 2>&1; do i=$((i + 1)); [ $i -lt 4 ] || break; xl destroy "$n" 2>/dev/null; done
+    create_guest "$n" "$cfg"
 done
 sleep 30
 st=/run/st; mkdir -p "$st"

@@ -8,11 +8,11 @@ set -u
 rounds=${ROUNDS:-20}
 for g in mapped other; do
     cfg=$(guest_config $g pvh 0 192 "ptbench,--rounds,0,--scale,0.3,--phases,pipeline")
-    i=0; until xl create "$cfg" >/dev/null 2>&1; do i=$((i + 1)); [ $i -lt 4 ] || break; xl destroy $g 2>/dev/null; done
+    create_guest $g "$cfg"
 done
-ok() { grep -c '"phase":"pipeline".*"ok":true' "$LAB_OUT/guests/guest-$1.log" 2>/dev/null; }
-t=0; while [ $t -lt 300 ] && { [ "$(ok mapped)" -lt 1 ] || [ "$(ok other)" -lt 1 ]; }; do sleep 2; t=$((t + 2)); done
-echo "both running after ${t}s: mapped $(ok mapped), other $(ok other) ok results"
+oks() { grep -c '"phase":"pipeline".*"ok":true' "$LAB_OUT/guests/guest-$1.log" 2>/dev/null; }
+t=0; while [ $t -lt 300 ] && { [ "$(oks mapped)" -lt 1 ] || [ "$(oks other)" -lt 1 ]; }; do sleep 2; t=$((t + 2)); done
+echo "both running after ${t}s: mapped $(oks mapped), other $(oks other) ok results"
 sums=""
 r=0
 while [ $r -lt $rounds ]; do
@@ -23,7 +23,7 @@ done
 sleep 10
 echo "dumps: $(echo $sums | tr ' ' '\n' | sort | uniq -c | tr '\n' ' ')"
 for g in mapped other; do
-    echo "$g: $(ok $g) ok pipeline results, $(grep -c '"ok":false' "$LAB_OUT/guests/guest-$g.log") failed, $(grep -c Segmentation "$LAB_OUT/guests/guest-$g.log") segfaults"
+    echo "$g: $(oks $g) ok pipeline results, $(grep -c '"ok":false' "$LAB_OUT/guests/guest-$g.log") failed, $(grep -c Segmentation "$LAB_OUT/guests/guest-$g.log") segfaults"
 done
 for g in mapped other; do xl destroy $g 2>/dev/null; done
 exit 0

@@ -65,9 +65,62 @@ no_crash() {
     return $rc
 }
 
-# create_guest NAME CONFIG [xl create options]: xl create, retried after removing what a failed
-# attempt left behind.
+# create_guest NAME CONFIG [xl create options, e.g. -p]: xl create, retried (up to five
+# attempts): on a loaded lab host libxl's kernel loader has failed with "unable to XZ decompress
+# kernel" and then succeeded, after dom0's page cache was dropped (docs/LAB.md), and xl itself
+# has crashed after building the domain, so what counts is whether the domain exists. xl's
+# output goes to $LAB_OUT/NAME.create.log.
 create_guest() {
-    local name=$1 cfg=$2; shift 2
-    try sh -c "xl create $* '$cfg' >/dev/null || { xl destroy '$name' 2>/dev/null; exit 1; }"
+    local name=$1 cfg=$2 n; shift 2
+    for n in 1 2 3 4 5; do
+        xl create "$@" "$cfg" > "$LAB_OUT/$name.create.log" 2>&1 && return 0
+        xl domid "$name" > /dev/null 2>&1 && { echo "xl create $name failed but the domain exists"; return 0; }
+        echo "xl create $name failed (attempt $n): $(grep -m1 -i error "$LAB_OUT/$name.create.log")"
+        sync; echo 3 > /proc/sys/vm/drop_caches 2>/dev/null
+        sleep 3
+    done
+    cat "$LAB_OUT/$name.create.log"
+    return 1
+}
+
+# Checks: "ok: ..." and "FAIL: ..." lines (with the time of day), and fail=1 on the first FAIL;
+# a scenario ends with "exit $fail".
+fail=0
+ok() { echo "$(date +%T) ok: $*"; }
+bad() { echo "$(date +%T) FAIL: $*"; fail=1; }
+# jget FILE KEY: the value of the first '"KEY": value' line of a pretty-printed JSON report
+# (quotes and the trailing comma removed). awk, not sed: busybox sed has crashed on these reports.
+jget() {
+    awk -v k="\"$2\":" '{ l = $0; sub(/^ +/, "", l) }
+        index(l, k) == 1 { v = substr(l, length(k) + 1); gsub(/^[ "]+|[",]+$/, "", v); print v; exit }' "$1"
+}
+
+# results GUEST: how many passing workload results ('@@DMP-RESULT ... "ok":true') GUEST's console
+# shows so far; running GUEST: whether it exists; wait_results GUEST MIN TIMEOUT: wait (1 s
+# steps) until it has MIN results, failing at TIMEOUT or when it is gone.
+results() {
+    local n
+    n=$(grep -c '^@@DMP-RESULT.*"ok":true' "$LAB_OUT/guests/guest-$1.log" 2>/dev/null) || true
+    echo "${n:-0}"
+}
+running() { xl list "$1" > /dev/null 2>&1; }
+wait_results() {
+    local i=0
+    while [ "$(results "$1")" -lt "$2" ]; do
+        i=$((i + 1))
+        if [ $i -gt "$3" ] || ! running "$1"; then return 1; fi
+        sleep 1
+    done
+}
+
+# guest_healthy CONSOLE_LOG: no workload result failed its check and the kernel printed no
+# BUG/Oops/panic (a FAIL line says which); 0 if healthy.
+KERNEL_TROUBLE='BUG:|Oops|general protection|invalid opcode|Kernel panic'
+guest_healthy() {
+    if grep -q '"ok":false' "$1"; then bad "workload failed a check: $(grep '"ok":false' "$1" | head -n 2 | cut -c1-300)"; return 1; fi
+    if grep -qE "$KERNEL_TROUBLE" "$1"; then
+        bad "kernel trouble on the console: $(grep -E "$KERNEL_TROUBLE" "$1" | head -n 3)"
+        return 1
+    fi
+    return 0
 }

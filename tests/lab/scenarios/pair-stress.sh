@@ -15,7 +15,7 @@ for m in $(echo "$modes" | tr ':' ' '); do
     case $m in shadow) hap=0 ;; hap) hap=1 ;; *) echo "PAIR_MODES: '$m' is not shadow or hap"; exit 2 ;; esac
     i=$((i + 1)); g="p$i-$m"; names="$names $g"
     cfg=$(guest_config "$g" pvh $hap 192 "ptbench,--rounds,0,--scale,0.3,--phases,$phases")
-    xl create -p "$cfg" > "$LAB_OUT/$g.create.log" 2>&1 || { echo "$g: xl create failed"; tail -5 "$LAB_OUT/$g.create.log"; exit 1; }
+    create_guest "$g" "$cfg" -p || exit 1
 done
 for g in $names; do xl unpause "$g"; done
 echo "running$names for ${secs}s (phases $phases)"

@@ -30,7 +30,7 @@ seg_guest() {
     shift 2
     cfg=$(guest_config "$name" pvh 1 "$mem" "sh")
     for l in "$@"; do echo "$l" >> "$cfg"; done
-    xl create -q "$cfg" || { echo "xl create $name failed"; return 1; }
+    create_guest "$name" "$cfg" || return 1
     domid=$(xl domid "$name")
     # The tty node appears once xenconsoled has set the console up.
     local i=0 tty=""

@@ -4,12 +4,12 @@
 set -eu
 . "$LAB_SCENARIOS/lib.sh"
 rounds=${STRESS_ROUNDS:-6}
+rc=0
 for m in shadow hap; do
     hap=0; [ $m = hap ] && hap=1
     cfg=$(guest_config "stress-$m" pvh $hap 256 "ptbench,--phases,forkexec;fork;mmap;pagefault,--scale,0.3,--rounds,$rounds")
-    xl create "$cfg" > "$LAB_OUT/stress-$m.create.log" 2>&1
+    create_guest "stress-$m" "$cfg" || rc=1
 done
-rc=0
 for m in shadow hap; do
     log="$LAB_OUT/guests/guest-stress-$m.log"
     i=0
