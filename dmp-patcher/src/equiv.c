@@ -38,20 +38,56 @@ struct run {
     uint64_t undef_flags;     /* flags left undefined by an executed instruction */
 };
 
+/* A page mapped in an engine. Text and code pages stay mapped from run to run with the same
+ * bytes, so their translated blocks survive; one a run wrote to gets its bytes back before the
+ * next run. Data pages go after every run and come back with the next state's bytes. */
+enum page_kind {
+    PG_TEXT,    /* kernel text only (with this side's patch): the same for every state */
+    PG_CODE,    /* code with filler bytes (stub area, recorder, the edges of the text) */
+    PG_STACK,   /* the stack: used by nearly every run, refilled for each state */
+    PG_DATA,    /* everything else: unmapped after each run, mapped again on demand */
+};
+struct mapped {
+    uint64_t va;
+    enum page_kind kind;
+    bool dirty;                 /* a run wrote to it */
+};
+
+#define DECODE_CACHE 4096   /* power of two */
+struct cached_insn {
+    bool used;
+    struct dmp_insn in;
+};
+
+/* One engine per side, original (0) and patched (1): code under a side's translation cache
+ * never changes from run to run, so Unicorn keeps its translated blocks, and nothing is
+ * unmapped between runs (which cost a munmap, an mmap and a retranslation per page). A side
+ * is valid for `plan` (the patched side's pages carry the plan's bytes; the original side's
+ * never depend on the plan). */
+struct side {
+    uc_engine *uc;
+    uc_context *fresh;          /* CPU state at creation: restored before every run */
+    struct mapped pages[MAX_PAGES];
+    unsigned npages;
+    struct dmp_plan plan;       /* the plan whose bytes the patched side's pages carry */
+    struct cached_insn *decoded;  /* decodes of instructions on pure-text pages */
+    bool stale;                 /* translations may not match the pages (see prepare_side) */
+};
+
 struct dmp_equiv {
     const struct dmp_codeview *cv;
     const uint8_t *stub;
     uint64_t stub_base;
     size_t stub_len;
     uint64_t hv_slot_va;
-    uc_engine *uc;
-    uc_context *fresh;          /* CPU state at creation: restored before every run */
+    struct side side[2];
     struct dmp_decoder *dec;
     /* per run */
+    struct side *s;
+    uc_engine *uc;              /* s->uc */
     const struct dmp_plan *plan;
     bool patched;
     uint64_t state_seed;
-    unsigned npages;
     struct run *cur;
     unsigned insns, max_insns;
 };
@@ -79,17 +115,35 @@ static bool canonical(uint64_t a)
     return top == 0 || top == 0x1ffff;
 }
 
-/* Fill one page the same way in both runs. */
-static void page_content(struct dmp_equiv *h, uint64_t pg, uint8_t *buf)
+static enum page_kind page_kind(const struct dmp_equiv *h, uint64_t pg)
 {
-    uint64_t s = h->state_seed ^ (pg * 0x2545f4914f6cdd1dull);
+    const struct dmp_codeview *cv = h->cv;
+    bool in_text = pg + PAGE > cv->text_start && pg < cv->text_end;
+    bool in_stub = pg + PAGE > h->stub_base && pg < h->stub_base + h->stub_len;
+    bool hv = h->patched && h->hv_slot_va >= pg && h->hv_slot_va + 8 <= pg + PAGE;
+    if (pg >= cv->text_start && pg + PAGE <= cv->text_end && !in_stub && !hv)
+        return PG_TEXT;
+    if (in_text || in_stub || hv || pg == RECORDER_VA)
+        return PG_CODE;
+    return pg >= STACK_LO && pg < STACK_TOP ? PG_STACK : PG_DATA;
+}
+
+/* Fill one page the same way in both runs; returns what kind of page it is. The bytes of a
+ * data page that no code or data of the kernel covers are random per state; on a page that
+ * holds code they are random per page, so that the page never changes under its
+ * translations (prepare_side). */
+static enum page_kind page_content(struct dmp_equiv *h, uint64_t pg, uint8_t *buf)
+{
+    enum page_kind kind = page_kind(h, pg);
+    bool per_state = kind == PG_DATA || kind == PG_STACK;
+    uint64_t s = (per_state ? h->state_seed : 0) ^ (pg * 0x2545f4914f6cdd1dull);
     for (size_t i = 0; i < PAGE; i += 8) {
         uint64_t r = splitmix(&s);
         memcpy(buf + i, &r, 8);
     }
     if (pg == RECORDER_VA) {
         buf[0] = 0xc3;
-        return;
+        return kind;
     }
     const struct dmp_codeview *cv = h->cv;
     for (uint64_t i = 0; i < PAGE; i++) {
@@ -105,27 +159,45 @@ static void page_content(struct dmp_equiv *h, uint64_t pg, uint8_t *buf)
         uint64_t rec = RECORDER_VA;
         memcpy(buf + (h->hv_slot_va - pg), &rec, 8);
     }
-    bool in_text = pg + PAGE > cv->text_start && pg < cv->text_end;
-    bool in_stub = pg + PAGE > h->stub_base && pg < h->stub_base + h->stub_len;
-    if (!in_text && !in_stub && pg >= 0xffffffff80000000ull && pg < RECORDER_VA && cv->read) {
+    if (kind == PG_DATA && pg >= 0xffffffff80000000ull && pg < RECORDER_VA && cv->read) {
         uint8_t img[PAGE];
         if (cv->read(cv->ctx, pg, img, PAGE) == 0)
             memcpy(buf, img, PAGE);   /* kernel data, e.g. the pv_ops table */
+    }
+    return kind;
+}
+
+static struct mapped *find_page(struct side *sd, uint64_t pg)
+{
+    for (unsigned i = 0; i < sd->npages; i++)
+        if (sd->pages[i].va == pg)
+            return &sd->pages[i];
+    return NULL;
+}
+
+static void mark_dirty(struct dmp_equiv *h, uint64_t addr)
+{
+    struct mapped *m = find_page(h->s, addr & ~(PAGE - 1));
+    if (m && !m->dirty && (m->kind == PG_TEXT || m->kind == PG_CODE)) {
+        m->dirty = true;
+        h->s->stale = true;   /* translations and decodes of it may no longer hold */
+        memset(h->s->decoded, 0, DECODE_CACHE * sizeof(*h->s->decoded));
     }
 }
 
 static bool map_page(struct dmp_equiv *h, uint64_t addr)
 {
     uint64_t pg = addr & ~(PAGE - 1);
-    if (!canonical(addr) || h->npages >= MAX_PAGES)
+    struct side *sd = h->s;
+    if (!canonical(addr) || sd->npages >= MAX_PAGES)
         return false;
     static _Thread_local uint8_t buf[PAGE];
-    page_content(h, pg, buf);
+    enum page_kind kind = page_content(h, pg, buf);
     if (uc_mem_map(h->uc, pg, PAGE, UC_PROT_ALL) != UC_ERR_OK)
         return false;
     if (uc_mem_write(h->uc, pg, buf, PAGE) != UC_ERR_OK)
         return false;
-    h->npages++;
+    sd->pages[sd->npages++] = (struct mapped){pg, kind, false};
     return true;
 }
 
@@ -164,6 +236,9 @@ static void log_write(struct dmp_equiv *h, uint64_t addr, unsigned size, uint64_
     if (uc_mem_read(h->uc, addr, &cur, size) == UC_ERR_OK && ((cur ^ val) & size_mask(size)) == 0)
         return;
     log_event(h->cur, EV_WRITE, addr, (uint8_t)size, val & size_mask(size), 0);
+    /* A text page keeps its content between runs unless a run changes it. */
+    mark_dirty(h, addr);
+    mark_dirty(h, addr + size - 1);
 }
 
 static void hook_write(uc_engine *uc, uc_mem_type type, uint64_t addr, int size, int64_t value,
@@ -258,6 +333,33 @@ static void recorder(struct dmp_equiv *h)
     uc_reg_write(uc, UC_X86_REG_EFLAGS, &fl);
 }
 
+/* The instruction at addr as the engine sees it, or NULL when its 16 bytes cannot be read.
+ * Instructions whose bytes all lie on text pages are decoded once per side. */
+static const struct dmp_insn *decode_at(struct dmp_equiv *h, uint64_t addr)
+{
+    static _Thread_local struct dmp_insn fresh;
+    struct side *sd = h->s;
+    const struct mapped *a = find_page(sd, addr & ~(PAGE - 1)),
+                        *b = find_page(sd, (addr + 15) & ~(PAGE - 1));
+    if (!a || a->kind == PG_DATA)
+        sd->stale = true;   /* code on a page that changes from run to run */
+    bool cacheable = a && b && a->kind == PG_TEXT && b->kind == PG_TEXT && !a->dirty && !b->dirty;
+    struct cached_insn *c = NULL;
+    if (cacheable) {
+        c = &sd->decoded[(addr ^ (addr >> 12)) & (DECODE_CACHE - 1)];
+        if (c->used && c->in.va == addr)
+            return &c->in;
+    }
+    uint8_t bytes[16];
+    if (uc_mem_read(h->uc, addr, bytes, sizeof(bytes)) != UC_ERR_OK)
+        return NULL;
+    struct dmp_insn *in = c ? &c->in : &fresh;
+    dmp_decode(h->dec, bytes, sizeof(bytes), addr, in);
+    if (c)
+        c->used = true;
+    return in;
+}
+
 static void hook_code(uc_engine *uc, uint64_t addr, uint32_t size, void *ud)
 {
     struct dmp_equiv *h = ud;
@@ -278,11 +380,10 @@ static void hook_code(uc_engine *uc, uint64_t addr, uint32_t size, void *ud)
         recorder(h);
         return;
     }
-    uint8_t b[16];
-    if (uc_mem_read(uc, addr, b, sizeof(b)) != UC_ERR_OK)
+    const struct dmp_insn *ip = decode_at(h, addr);
+    if (!ip)
         return;
-    struct dmp_insn in;
-    dmp_decode(h->dec, b, sizeof(b), addr, &in);
+    const struct dmp_insn in = *ip;
     for (uint64_t f = X86_EFLAGS_UNDEFINED_OF; f <= X86_EFLAGS_UNDEFINED_CF; f <<= 1)
         if (in.eflags & f)
             h->cur->undef_flags |= f;
@@ -312,6 +413,26 @@ static void hook_code(uc_engine *uc, uint64_t addr, uint32_t size, void *ud)
     }
 }
 
+static int side_open(struct dmp_equiv *h, struct side *sd)
+{
+    uc_hook hh;
+    sd->decoded = calloc(DECODE_CACHE, sizeof(*sd->decoded));
+    if (!sd->decoded)
+        return -ENOMEM;
+    if (uc_open(UC_ARCH_X86, UC_MODE_64, &sd->uc) != UC_ERR_OK) {
+        sd->uc = NULL;
+        return -EINVAL;
+    }
+    if (uc_context_alloc(sd->uc, &sd->fresh) != UC_ERR_OK ||
+        uc_context_save(sd->uc, sd->fresh) != UC_ERR_OK)
+        return -ENOMEM;
+    if (uc_hook_add(sd->uc, &hh, UC_HOOK_MEM_UNMAPPED, (void *)hook_unmapped, h, 1, 0) ||
+        uc_hook_add(sd->uc, &hh, UC_HOOK_MEM_WRITE, (void *)hook_write, h, 1, 0) ||
+        uc_hook_add(sd->uc, &hh, UC_HOOK_CODE, (void *)hook_code, h, 1, 0))
+        return -EINVAL;
+    return 0;
+}
+
 int dmp_equiv_new(const struct dmp_codeview *cv, const uint8_t *stub_area, uint64_t stub_base,
                   size_t stub_len, uint64_t hv_slot_va, struct dmp_equiv **out)
 {
@@ -328,23 +449,11 @@ int dmp_equiv_new(const struct dmp_codeview *cv, const uint8_t *stub_area, uint6
         free(h);
         return rc;
     }
-    if (uc_open(UC_ARCH_X86, UC_MODE_64, &h->uc) != UC_ERR_OK) {
-        dmp_decoder_close(h->dec);
-        free(h);
-        return -EINVAL;
-    }
-    uc_hook hh;
-    if (uc_context_alloc(h->uc, &h->fresh) != UC_ERR_OK ||
-        uc_context_save(h->uc, h->fresh) != UC_ERR_OK) {
-        dmp_equiv_free(h);
-        return -ENOMEM;
-    }
-    if (uc_hook_add(h->uc, &hh, UC_HOOK_MEM_UNMAPPED, (void *)hook_unmapped, h, 1, 0) ||
-        uc_hook_add(h->uc, &hh, UC_HOOK_MEM_WRITE, (void *)hook_write, h, 1, 0) ||
-        uc_hook_add(h->uc, &hh, UC_HOOK_CODE, (void *)hook_code, h, 1, 0)) {
-        dmp_equiv_free(h);
-        return -EINVAL;
-    }
+    for (int i = 0; i < 2; i++)
+        if ((rc = side_open(h, &h->side[i])) != 0) {
+            dmp_equiv_free(h);
+            return rc;
+        }
     *out = h;
     return 0;
 }
@@ -353,36 +462,73 @@ void dmp_equiv_free(struct dmp_equiv *h)
 {
     if (!h)
         return;
-    if (h->fresh)
-        uc_context_free(h->fresh);
-    if (h->uc)
-        uc_close(h->uc);
+    for (int i = 0; i < 2; i++) {
+        struct side *sd = &h->side[i];
+        if (sd->fresh)
+            uc_context_free(sd->fresh);
+        if (sd->uc)
+            uc_close(sd->uc);
+        free(sd->decoded);
+    }
     dmp_decoder_close(h->dec);
     free(h);
 }
 
-static void unmap_all(struct dmp_equiv *h)
+static void unmap_page(struct side *sd, unsigned i)
 {
-    uc_mem_region *regs = NULL;
-    uint32_t n = 0;
-    if (uc_mem_regions(h->uc, &regs, &n) == UC_ERR_OK) {
-        for (uint32_t i = 0; i < n; i++)
-            uc_mem_unmap(h->uc, regs[i].begin, regs[i].end - regs[i].begin + 1);
-        uc_free(regs);
+    uc_mem_unmap(sd->uc, sd->pages[i].va, PAGE);
+    sd->pages[i] = sd->pages[--sd->npages];
+}
+
+/* Make side `patched` current and ready for a run of h->plan in state h->state_seed. */
+static void prepare_side(struct dmp_equiv *h, bool patched)
+{
+    static _Thread_local uint8_t buf[PAGE];
+    struct side *sd = &h->side[patched];
+    h->s = sd;
+    h->uc = sd->uc;
+    h->patched = patched;
+    const struct dmp_plan *pl = h->plan;
+    bool replan = patched && (sd->plan.site != pl->site || sd->plan.len != pl->len ||
+                              memcmp(sd->plan.new_bytes, pl->new_bytes, pl->len) != 0);
+    /* Pages kept from earlier plans must leave a run room for its own (MAX_PAGES). */
+    bool full = sd->npages > MAX_PAGES / 2;
+    /* Unicorn 2.0.1 keeps translated blocks (and the direct jumps between them) across a
+     * rewrite or an unmap of the page they came from: a kept text block jumping into a
+     * rewritten stub page ran the old translation, which failed as "invalid instruction" at
+     * the site. So translations are kept only while every page that was executed keeps its
+     * bytes; after a run that executed a data page or wrote to a text or code page, the
+     * whole cache goes. */
+    if (sd->stale || replan || full) {
+        uc_ctl_flush_tlb(sd->uc);
+        sd->stale = false;
     }
-    h->npages = 0;
+    if (replan) {
+        sd->plan = *pl;
+        memset(sd->decoded, 0, DECODE_CACHE * sizeof(*sd->decoded));
+    }
+    for (unsigned i = sd->npages; i-- > 0;) {
+        struct mapped *m = &sd->pages[i];
+        /* A new plan changes the patched side's bytes at its site. */
+        if (m->kind == PG_DATA || replan || full) {
+            unmap_page(sd, i);
+        } else if (m->dirty || m->kind == PG_STACK) {
+            page_content(h, m->va, buf);
+            uc_mem_write(sd->uc, m->va, buf, PAGE);
+            m->dirty = false;
+        }
+    }
 }
 
 static void one_run(struct dmp_equiv *h, bool patched, const uint64_t init[16], uint64_t rflags,
                     unsigned max_insns, struct run *r)
 {
     memset(r, 0, sizeof(*r));
-    h->patched = patched;
+    prepare_side(h, patched);
     h->cur = r;
     h->insns = 0;
     h->max_insns = max_insns;
-    unmap_all(h);
-    uc_context_restore(h->uc, h->fresh);
+    uc_context_restore(h->uc, h->s->fresh);
     for (int i = 0; i < 16; i++)
         uc_reg_write(h->uc, gpr_ids[i], &init[i]);
     uc_reg_write(h->uc, UC_X86_REG_EFLAGS, &rflags);
