@@ -527,8 +527,9 @@ int dmp_balloon_config_load(struct dmp_balloon_config *c, const char *path, char
 {
     uint8_t *data;
     size_t len;
-    if (dmp_read_file(path, &data, &len) < 0) {
-        snprintf(err, errlen, "%s: cannot read: %s", path, strerror(errno));
+    int rrc = dmp_read_file(path, &data, &len);
+    if (rrc < 0) {
+        snprintf(err, errlen, "%s: cannot read: %s", path, strerror(-rrc));
         return -1;
     }
     const char *base = strrchr(path, '/');

@@ -1,5 +1,6 @@
 #include "dmpcommon/json.h"
 
+#include <errno.h>
 #include <inttypes.h>
 #include <math.h>
 #include <string.h>
@@ -174,5 +175,5 @@ int dmp_json_finish(struct dmp_json *j)
     if (j->pretty)
         fputc('\n', j->out);
     fflush(j->out);
-    return (j->error || j->depth != 0 || j->after_key) ? -1 : 0;
+    return (j->error || j->depth != 0 || j->after_key) ? -EINVAL : 0;
 }

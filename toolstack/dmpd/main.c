@@ -267,8 +267,9 @@ int main(int argc, char **argv)
         fprintf(stderr, "dmpd: cannot open log %s: %s\n", logpath, strerror(errno));
         return DMP_EXIT_FAIL;
     }
-    if (dmp_mkdir_p(d.state_dir) < 0) {
-        fprintf(stderr, "dmpd: cannot create state directory %s: %s\n", d.state_dir, strerror(errno));
+    int mrc = dmp_mkdir_p(d.state_dir);
+    if (mrc < 0) {
+        fprintf(stderr, "dmpd: cannot create state directory %s: %s\n", d.state_dir, strerror(-mrc));
         return DMP_EXIT_FAIL;
     }
     if (!no_xen) {

@@ -107,7 +107,7 @@ static int save_state(struct svc *s)
     size_t len = 0;
     FILE *f = open_memstream(&buf, &len);
     if (!f)
-        return -1;
+        return -ENOMEM;
     fprintf(f, "dmp-balloon-state 1\n");
     for (size_t i = 0; i < s->n; i++) {
         const struct guest *g = &s->g[i];
@@ -132,18 +132,18 @@ static int save_state(struct svc *s)
     }
     if (fclose(f) != 0) {
         free(buf);
-        return -1;
+        return -ENOMEM;
     }
     char path[512];
     path_in_state(s, STATE_FILE, path, sizeof(path));
     int rc = dmp_write_file_atomic(path, buf, len);
     free(buf);
     if (rc < 0)
-        return -1;
+        return rc;
     char *text;
     size_t tlen;
     if (dmp_balloon_config_serialize(&s->cfg, &text, &tlen) < 0)
-        return -1;
+        return -ENOMEM;
     path_in_state(s, SETTINGS_FILE, path, sizeof(path));
     rc = dmp_write_file_atomic(path, text, tlen);
     free(text);
@@ -252,10 +252,11 @@ static int load_state(struct svc *s, char *err, size_t errlen)
     path_in_state(s, STATE_FILE, path, sizeof(path));
     uint8_t *data;
     size_t len;
-    if (dmp_read_file(path, &data, &len) < 0) {
-        if (errno == ENOENT)
+    int rrc = dmp_read_file(path, &data, &len);
+    if (rrc < 0) {
+        if (rrc == -ENOENT)
             return 0;
-        snprintf(err, errlen, "cannot read %s: %s", path, strerror(errno));
+        snprintf(err, errlen, "cannot read %s: %s", path, strerror(-rrc));
         return -1;
     }
     char *save = NULL;
@@ -441,8 +442,9 @@ static void write_metrics(struct svc *s, const struct dmp_decision *dec, size_t 
     FILE *f = open_memstream(&buf, &len);
     if (f && dmp_balloon_metrics_json(f, &s->sum, dec, n, true) == 0 && fclose(f) == 0) {
         path_in_state(s, METRICS_JSON, path, sizeof(path));
-        if (dmp_write_file_atomic(path, buf, len) < 0)
-            dmpd_log(s->d, SVC, "metrics-error", "cannot write %s: %s", path, strerror(errno));
+        int wrc = dmp_write_file_atomic(path, buf, len);
+        if (wrc < 0)
+            dmpd_log(s->d, SVC, "metrics-error", "cannot write %s: %s", path, strerror(-wrc));
     } else if (f) {
         fclose(f);
     }
@@ -452,8 +454,9 @@ static void write_metrics(struct svc *s, const struct dmp_decision *dec, size_t 
     f = open_memstream(&buf, &len);
     if (f && dmp_balloon_metrics_prometheus(f, &s->sum, dec, n) == 0 && fclose(f) == 0) {
         path_in_state(s, METRICS_PROM, path, sizeof(path));
-        if (dmp_write_file_atomic(path, buf, len) < 0)
-            dmpd_log(s->d, SVC, "metrics-error", "cannot write %s: %s", path, strerror(errno));
+        int wrc = dmp_write_file_atomic(path, buf, len);
+        if (wrc < 0)
+            dmpd_log(s->d, SVC, "metrics-error", "cannot write %s: %s", path, strerror(-wrc));
     } else if (f) {
         fclose(f);
     }
@@ -621,9 +624,10 @@ static void step(struct svc *s, uint64_t now)
             dmpd_log(s->d, SVC, "set-target-failed", "domain %u (%s): %s", g->domid, g->name, err);
     }
     write_metrics(s, dec, n);
-    if (save_state(s) < 0)
+    int src = save_state(s);
+    if (src < 0)
         dmpd_log(s->d, SVC, "state-error", "cannot save state in %s: %s", dmpd_state_dir(s->d),
-                 strerror(errno));
+                 strerror(-src));
 }
 
 /* --- service interface ---------------------------------------------------------------- */
@@ -828,8 +832,9 @@ static void svc_fini(struct dmpd *d, void *state)
     struct svc *s = state;
     if (!s)
         return;
-    if (s->stepped && save_state(s) < 0)
-        dmpd_log(d, SVC, "state-error", "cannot save state: %s", strerror(errno));
+    int src = s->stepped ? save_state(s) : 0;
+    if (src < 0)
+        dmpd_log(d, SVC, "state-error", "cannot save state: %s", strerror(-src));
     /* Leave no trapping behind: sampling is off unless we drive it. */
     for (size_t i = 0; s->wss && i < s->n; i++)
         if (s->g[i].armed)

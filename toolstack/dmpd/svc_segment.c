@@ -96,7 +96,7 @@ static int save_registry(struct segsvc *s, FILE *out)
     int rc = text ? dmp_write_file_atomic(path, text, strlen(text)) : -1;
     free(text);
     if (rc != 0 && out)
-        fprintf(out, "cannot write the registry %s: %s\n", path, strerror(errno));
+        fprintf(out, "cannot write the registry %s: %s\n", path, strerror(text ? -rc : ENOMEM));
     return rc;
 }
 
@@ -459,8 +459,9 @@ static int req_replace(struct segsvc *s, int argc, char **argv, FILE *out)
     if (g->def.persistent) {
         char path[600];
         img_path(s, g->def.name, path, sizeof(path));
-        if (dmp_write_file_atomic(path, g->mem, g->def.size) != 0) {
-            fprintf(out, "cannot save segment '%s' to %s: %s\n", g->def.name, path, strerror(errno));
+        int wrc = dmp_write_file_atomic(path, g->mem, g->def.size);
+        if (wrc != 0) {
+            fprintf(out, "cannot save segment '%s' to %s: %s\n", g->def.name, path, strerror(-wrc));
             return DMP_EXIT_FAIL;
         }
     } else {
@@ -824,10 +825,11 @@ static int load_registry(struct segsvc *s, char *err, size_t errlen)
     snprintf(path, sizeof(path), "%s/registry", s->dir);
     uint8_t *text;
     size_t len;
-    if (dmp_read_file(path, &text, &len) != 0) {
-        if (errno == ENOENT)
+    int rrc = dmp_read_file(path, &text, &len);
+    if (rrc != 0) {
+        if (rrc == -ENOENT)
             return 0;
-        snprintf(err, errlen, "cannot read %s: %s", path, strerror(errno));
+        snprintf(err, errlen, "cannot read %s: %s", path, strerror(-rrc));
         return -1;
     }
     struct dmp_seg_def *defs;
@@ -873,8 +875,9 @@ static int seg_init(struct dmpd *d, void **state, char *err, size_t errlen)
     s->d = d;
     s->backfd = -1;
     snprintf(s->dir, sizeof(s->dir), "%s/segments", dmpd_state_dir(d));
-    if (dmp_mkdir_p(s->dir) != 0) {
-        snprintf(err, errlen, "cannot create %s: %s", s->dir, strerror(errno));
+    int mrc = dmp_mkdir_p(s->dir);
+    if (mrc != 0) {
+        snprintf(err, errlen, "cannot create %s: %s", s->dir, strerror(-mrc));
         free(s);
         return -1;
     }

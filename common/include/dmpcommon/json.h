@@ -35,7 +35,7 @@ void dmp_json_null(struct dmp_json *j);
 void dmp_json_hex(struct dmp_json *j, uint64_t v);
 /* Lower-case hex bytes without separators, e.g. "e8a1b2c3d4". */
 void dmp_json_bytes(struct dmp_json *j, const uint8_t *b, size_t n);
-/* Returns 0 when the document is complete and well nested, -1 otherwise. */
+/* Returns 0 when the document is complete and well nested, -EINVAL otherwise. */
 int dmp_json_finish(struct dmp_json *j);
 
 /* Convenience: "key": value pairs. */
@@ -43,7 +43,8 @@ int dmp_json_finish(struct dmp_json *j);
 
 
 /* Syntax check of untrusted JSON text (from a guest console, a file): 0 if the whole buffer
- * is exactly one JSON value (surrounding whitespace allowed), -1 otherwise. Depth-limited. */
+ * is exactly one JSON value (surrounding whitespace allowed), -EINVAL otherwise. Depth-limited.
+ * The reader's grammar (json_read.h), without building anything. */
 int dmp_json_validate(const char *s, size_t n);
 /* Emit pre-validated JSON text verbatim as a value; refuses (and emits null) if invalid. */
 void dmp_json_raw(struct dmp_json *j, const char *s, size_t n);
