@@ -17,6 +17,7 @@
 #include "dmpcli/cli.h"
 #include "dmpcli/dmpd.h"
 #include "dmpxen/domain.h"
+#include "dmpcommon/clock.h"
 #include "dmpcommon/json.h"
 #include "dmpcommon/util.h"
 #include "dmpmem/wss_ctl.h"
@@ -125,7 +126,7 @@ static int one_round(const struct opts *o, struct xs_handle *xs, xc_interface *x
         return dmp_cli_error(DMP_EXIT_FAIL, CMD, "domain %s: arming %ld frames failed: %s%s", name,
                              n, strerror(errno), errno == EOPNOTSUPP ?
                              " (PV guest, or HAP on Intel EPT: not supported)" : "");
-    uint64_t t0 = dmpd_now_ms();
+    uint64_t t0 = dmp_mono_ms();
     dmp_sleep_ms(o->interval_ms);
     if (dmp_wss_ctl_harvest(c, domid, NULL, (uint32_t)n, &harmed, &touched) < 0) {
         int e = errno;
@@ -142,7 +143,7 @@ static int one_round(const struct opts *o, struct xs_handle *xs, xc_interface *x
                              harmed, name);
     if (dmp_balloon_read(xs, (struct xc_interface_core *)xch, domid, &bi, err, sizeof(err)) < 0)
         return dmp_cli_error(DMP_EXIT_FAIL, CMD, "domain %s: %s", name, err);
-    *r = (struct round){ harmed, touched, bi.actual_kib / 4, dmpd_now_ms() - t0 };
+    *r = (struct round){ harmed, touched, bi.actual_kib / 4, dmp_mono_ms() - t0 };
     return 0;
 }
 

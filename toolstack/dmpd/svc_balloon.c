@@ -368,7 +368,7 @@ static void step(struct svc *s, uint64_t now)
     uint32_t *ids;
     int nids = dmp_domain_list(xs, &ids);
     if (nids < 0) {
-        dmpd_log(s->d, SVC, "error", "cannot list domains: %s", strerror(errno));
+        dmpd_log(s->d, SVC, "error", "cannot list domains: %s", strerror(-nids));
         return;
     }
     for (size_t i = 0; i < s->n; i++)

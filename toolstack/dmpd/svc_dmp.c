@@ -505,7 +505,7 @@ static bool scan(struct svc *s)
     uint32_t *ids;
     int nids = dmp_domain_list(xs, &ids);
     if (nids < 0) {
-        dmpd_log(s->d, SVC, "error", "cannot list domains: %s", strerror(errno));
+        dmpd_log(s->d, SVC, "error", "cannot list domains: %s", strerror(-nids));
         return false;
     }
     for (size_t i = 0; i < s->n; i++)
