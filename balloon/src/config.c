@@ -115,32 +115,6 @@ static void fail(char *err, size_t errlen, const char *where, const char *fmt, .
     va_end(ap);
 }
 
-static int parse_duration(const char *s, uint64_t *ms)
-{
-    char *end;
-    if (!isdigit((unsigned char)*s))
-        return -1;
-    errno = 0;
-    unsigned long long v = strtoull(s, &end, 10);
-    if (errno)
-        return -1;
-    uint64_t mul;
-    if (*end == '\0' || strcmp(end, "s") == 0)
-        mul = 1000;
-    else if (strcmp(end, "ms") == 0)
-        mul = 1;
-    else if (strcmp(end, "m") == 0 || strcmp(end, "min") == 0)
-        mul = 60000;
-    else if (strcmp(end, "h") == 0)
-        mul = 3600000;
-    else
-        return -1;
-    if (v > UINT64_MAX / mul)
-        return -1;
-    *ms = v * mul;
-    return 0;
-}
-
 static int parse_number(const char *s, bool allow_pct, uint64_t *v)
 {
     char buf[32];
@@ -150,15 +124,7 @@ static int parse_number(const char *s, bool allow_pct, uint64_t *v)
     memcpy(buf, s, n + 1);
     if (allow_pct && buf[n - 1] == '%')
         buf[n - 1] = '\0';
-    if (!isdigit((unsigned char)buf[0]))
-        return -1;
-    char *end;
-    errno = 0;
-    unsigned long long x = strtoull(buf, &end, 10);
-    if (errno || *end)
-        return -1;
-    *v = x;
-    return 0;
+    return dmp_parse_u64_dec(buf, v);
 }
 
 static const char *describe(enum ktype t)
@@ -191,7 +157,7 @@ static int parse_value(const struct key *k, const char *val, uint64_t *v, int *e
         *v = bytes / 1024;
         break;
     }
-    case K_DURATION: rc = parse_duration(val, v); break;
+    case K_DURATION: rc = dmp_parse_duration_ms(val, v); break;
     case K_PERCENT: rc = parse_number(val, true, v); break;
     case K_WEIGHT:
     case K_COUNT: rc = parse_number(val, false, v); break;

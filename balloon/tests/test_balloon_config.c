@@ -201,9 +201,43 @@ static void test_overrides_and_round_trip(void)
     dmp_balloon_config_free(&c);
 }
 
+/* Durations and counts go through common's parsers (dmp_parse_duration_ms, dmp_parse_u64_dec):
+ * the same units as before, and the same refusals. */
+static void test_units(void)
+{
+    static const struct { const char *text; uint64_t ms; } durs[] = {
+        { "[global]\ninterval = 750ms\n", 750 }, { "[global]\ninterval = 7\n", 7000 },
+        { "[global]\ninterval = 2m\n", 120000 }, { "[global]\ninterval = 2min\n", 120000 },
+        { "[global]\ninterval = 1h\n", 3600000 },
+    };
+    char err[256];
+    for (size_t i = 0; i < sizeof(durs) / sizeof(durs[0]); i++) {
+        struct dmp_balloon_config c;
+        CHECK(parse(&c, durs[i].text, err, sizeof(err)) == 0);
+        CHECK_EQ_U64(c.interval_ms, durs[i].ms);
+        dmp_balloon_config_free(&c);
+    }
+    static const char *const bad[] = { "[global]\ninterval = 5d\n", "[global]\ninterval = -5s\n",
+                                       "[global]\ninterval = 1.5s\n", "[global]\ninterval = 99999999999999999999s\n",
+                                       "[global]\nnoballoon-after = 0x10\n", "[global]\nmrc-target = +5%\n",
+                                       "[global]\nsample-pages = 1e3\n" };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        struct dmp_balloon_config c;
+        err[0] = '\0';
+        CHECK(parse(&c, bad[i], err, sizeof(err)) < 0 && strstr(err, "dmpd.conf:2: bad value") == err);
+        dmp_balloon_config_free(&c);
+    }
+    struct dmp_balloon_config c;
+    CHECK(parse(&c, "[global]\nmrc-target = 007%\nnoballoon-after = 010\n", err, sizeof(err)) == 0);
+    CHECK_EQ_U64(c.mrc_target_pct, 7);
+    CHECK_EQ_U64(c.params.noballoon_after, 10);    /* decimal, not octal */
+    dmp_balloon_config_free(&c);
+}
+
 int main(void)
 {
     test_good();
+    test_units();
     test_errors();
     test_overrides_and_round_trip();
     return DMP_TEST_SUMMARY("balloon_config");

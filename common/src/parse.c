@@ -23,6 +23,22 @@ int dmp_parse_u64(const char *s, uint64_t *v)
     return 0;
 }
 
+int dmp_parse_u64_dec(const char *s, uint64_t *v)
+{
+    size_t n = s ? strspn(s, "0123456789") : 0;
+    if (n == 0 || s[n])
+        return -EINVAL;
+    uint64_t x = 0;
+    for (size_t i = 0; i < n; i++) {
+        unsigned d = (unsigned)(s[i] - '0');
+        if (x > (UINT64_MAX - d) / 10)
+            return -ERANGE;
+        x = x * 10 + d;
+    }
+    *v = x;
+    return 0;
+}
+
 int dmp_parse_size(const char *s, uint64_t default_unit, uint64_t *bytes)
 {
     if (!s || !isdigit((unsigned char)*s))
@@ -70,10 +86,12 @@ int dmp_parse_duration_ms(const char *s, uint64_t *ms)
             continue;
         if (digits > DMP_DURATION_MAX_DIGITS)
             return -ERANGE;
-        uint64_t v = 0;
-        for (size_t k = 0; k < digits; k++)
-            v = v * 10 + (uint64_t)(s[k] - '0');
-        *ms = v * units[i].ms;      /* < 10^12 hours in ms: no overflow */
+        char num[DMP_DURATION_MAX_DIGITS + 1];
+        memcpy(num, s, digits);
+        num[digits] = '\0';
+        uint64_t v;
+        dmp_parse_u64_dec(num, &v);     /* cannot fail: 1 to 12 digits */
+        *ms = v * units[i].ms;          /* < 10^12 hours in ms: no overflow */
         return 0;
     }
     return -EINVAL;

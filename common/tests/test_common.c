@@ -35,6 +35,16 @@ static void test_sizes(void)
     CHECK(dmp_parse_u64(" 1", &v) == -EINVAL);
     CHECK(dmp_parse_u64("18446744073709551615", &v) == 0 && v == UINT64_MAX);
     CHECK(dmp_parse_u64("18446744073709551616", &v) == -ERANGE);
+    /* Decimal only: what configuration files mean by a count. */
+    CHECK(dmp_parse_u64_dec("010", &v) == 0 && v == 10);
+    CHECK(dmp_parse_u64_dec("18446744073709551615", &v) == 0 && v == UINT64_MAX);
+    CHECK(dmp_parse_u64_dec("18446744073709551616", &v) == -ERANGE);
+    CHECK(dmp_parse_u64_dec("99999999999999999999", &v) == -ERANGE);
+    v = 7;
+    static const char *const notdec[] = { "", "0x10", "+1", "-1", " 1", "1 ", "1k", "1.0" };
+    for (size_t i = 0; i < sizeof notdec / sizeof *notdec; i++)
+        CHECK(dmp_parse_u64_dec(notdec[i], &v) == -EINVAL && v == 7);
+    CHECK(dmp_parse_u64_dec(NULL, &v) == -EINVAL);
 }
 
 /* One grammar for every duration the toolkit reads (balancer settings, workload schedules). */

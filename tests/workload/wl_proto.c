@@ -7,7 +7,6 @@
 #include <signal.h>
 #include <string.h>
 #include <sys/resource.h>
-#include <time.h>
 #include <unistd.h>
 
 void wl_line_begin(struct dmp_json *j, FILE *out, const char *tag)
@@ -26,14 +25,6 @@ int wl_line_end(struct dmp_json *j)
     if (fflush(j->out) != 0 || ferror(j->out))
         return -1;
     return bad;
-}
-
-uint64_t wl_now_ns(void)
-{
-    struct timespec ts;
-    /* CLOCK_MONOTONIC cannot fail with a valid clock id and pointer. */
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
 static int faults(int who, struct wl_faults *f)

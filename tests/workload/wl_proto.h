@@ -7,6 +7,7 @@
 #ifndef WL_PROTO_H
 #define WL_PROTO_H
 
+#include "dmpcommon/clock.h"
 #include "dmpcommon/json.h"
 
 #include <stdbool.h>
@@ -32,9 +33,6 @@ void wl_line_begin(struct dmp_json *j, FILE *out, const char *tag);
 /* Close the object, end the line and flush. Returns -1 if the JSON was malformed
  * or the stream failed (e.g. console gone), 0 otherwise. */
 int wl_line_end(struct dmp_json *j);
-
-/* Monotonic clock in nanoseconds (CLOCK_MONOTONIC). */
-uint64_t wl_now_ns(void);
 
 struct wl_faults {
     uint64_t minflt, majflt;

@@ -62,7 +62,7 @@ static void usage(FILE *f)
 
 static int parse_duration_opt(const char *opt, const char *s, uint64_t *ms)
 {
-    if (wss_parse_duration_ms(s, ms) != 0 || *ms == 0) {
+    if (dmp_parse_duration_ms(s, ms) != 0 || *ms == 0) {
         fprintf(stderr, "error: %s expects a duration > 0 such as 500ms, 2s, 1m, got \"%s\"\n", opt, s);
         return -1;
     }
@@ -278,7 +278,7 @@ static int run_step(struct run *r, uint64_t deadline, uint64_t *next_report)
 {
     const struct opts *o = r->o;
     const struct wss_step *st = &o->sched.steps[r->step];
-    uint64_t now = wl_now_ns(), start = now, end = now + st->ms * 1000000ull;
+    uint64_t now = dmp_mono_ns(), start = now, end = now + st->ms * 1000000ull;
     uint64_t retry_at = now, step_touched = 0;
     r->target_pages = (st->bytes + r->set.page_size - 1) / r->set.page_size;
     if (emit_event(r, now, "step", 0) != 0)
@@ -318,7 +318,7 @@ static int run_step(struct run *r, uint64_t deadline, uint64_t *next_report)
         }
         if (done == 0)
             sleep_ns(2000000);  /* nothing to touch (empty set or rate limit): don't spin */
-        now = wl_now_ns();
+        now = dmp_mono_ns();
         if (now >= *next_report) {
             if (emit_wss(r, now) != 0)
                 return -2;
@@ -354,7 +354,7 @@ int main(int argc, char **argv)
 
     struct run r = { .o = &o, .ok = true };
     wss_set_init(&r.set, 0x5eed0000u ^ (uint64_t)getpid(), o.full_verify);
-    r.t0 = wl_now_ns();
+    r.t0 = dmp_mono_ns();
     uint64_t deadline = r.t0 + o.max_ms * 1000000ull;
     uint64_t next_report = r.t0 + o.interval_ms * 1000000ull;
     uint64_t steps_done = 0;
@@ -368,7 +368,7 @@ int main(int argc, char **argv)
             steps_done++;
         }
     }
-    uint64_t now = wl_now_ns();
+    uint64_t now = dmp_mono_ns();
     if (rc == 1) {
         stopped = "max-seconds reached";
     } else if (rc == -1) {

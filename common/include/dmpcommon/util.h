@@ -21,6 +21,10 @@ int dmp_parse_size(const char *s, uint64_t default_unit, uint64_t *bytes);
  * Returns 0, -EINVAL or -ERANGE. */
 int dmp_parse_u64(const char *s, uint64_t *v);
 
+/* Parse decimal digits only (no sign, space, prefix or suffix; leading zeros are fine), as
+ * configuration files write counts. Returns 0, -EINVAL or -ERANGE (above UINT64_MAX). */
+int dmp_parse_u64_dec(const char *s, uint64_t *v);
+
 /* Parse a duration: "500ms", "5s", "2m" or "2min", "1h"; a bare number is seconds. At most
  * DMP_DURATION_MAX_DIGITS digits, so every accepted value fits in milliseconds.
  * Returns 0 with *ms, -EINVAL (not a duration) or -ERANGE (too many digits). */
