@@ -373,42 +373,29 @@ int dmp_balloon_config_parse(struct dmp_balloon_config *c, const char *text, siz
                              const char *fname, char *err, size_t errlen)
 {
     char where[512], sect[DMP_NAME_MAX + 16] = "";
-    char line[1024];
     struct dmp_balloon_domain_cfg *dom = NULL;
     bool in_section = false;
     bool other_service = false;     /* in [dmp]: dmpd's automatic DMP service parses it */
-    size_t pos = 0;
-    uint32_t lineno = 0;
-    while (pos < len) {
-        size_t end = pos;
-        while (end < len && text[end] != '\n')
-            end++;
-        lineno++;
+    struct dmp_conf_reader rd;
+    struct dmp_conf_line l;
+    dmp_conf_open(&rd, text, len);
+    while (dmp_conf_next(&rd, &l)) {
+        uint32_t lineno = l.lineno;
         snprintf(where, sizeof(where), "%s:%u", fname, lineno);
-        if (end - pos >= sizeof(line)) {
-            fail(err, errlen, where, "line longer than %zu characters", sizeof(line) - 1);
+        if (l.kind == DMP_CONF_TOO_LONG) {
+            fail(err, errlen, where, "line longer than %d characters", DMP_CONF_LINE_MAX);
             return -1;
         }
-        size_t llen = end - pos;
-        memcpy(line, text + pos, llen);
-        line[llen] = '\0';
-        pos = end + 1;
-        if (strlen(line) != llen) {
+        if (l.kind == DMP_CONF_NUL) {
             fail(err, errlen, where, "NUL byte in line");
             return -1;
         }
-        dmp_conf_strip_comment(line);
-        char *s = dmp_str_trim(line);
-        if (!*s)
-            continue;
-        if (*s == '[') {
-            char *close = strchr(s, ']');
-            if (!close || *dmp_str_trim(close + 1)) {
-                fail(err, errlen, where, "malformed section header '%s'", s);
-                return -1;
-            }
-            *close = '\0';
-            char *name = dmp_str_trim(s + 1);
+        if (l.kind == DMP_CONF_BAD_SECTION) {
+            fail(err, errlen, where, "malformed section header '%s'", l.text);
+            return -1;
+        }
+        if (l.kind == DMP_CONF_SECTION) {
+            char *name = l.name;
             other_service = strcmp(name, "dmp") == 0;
             if (other_service) {
                 continue;
@@ -444,13 +431,11 @@ int dmp_balloon_config_parse(struct dmp_balloon_config *c, const char *text, siz
         }
         if (other_service)
             continue;
-        char *eq = strchr(s, '=');
-        if (!eq) {
-            fail(err, errlen, where, "expected 'key = value', got '%s'", s);
+        if (l.kind == DMP_CONF_NOT_KEY) {
+            fail(err, errlen, where, "expected 'key = value', got '%s'", l.text);
             return -1;
         }
-        *eq = '\0';
-        char *key = dmp_str_trim(s), *val = dmp_str_trim(eq + 1);
+        char *key = l.key, *val = l.value;
         if (!in_section) {
             fail(err, errlen, where, "key '%s' before any section ([global] or [domain <name>])",
                  key);

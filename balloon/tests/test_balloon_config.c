@@ -123,6 +123,9 @@ static void test_errors(void)
           "dmpd.conf: granularity 6k is not a multiple of the 4k page" },
         { "[global]\nmin =\n", "dmpd.conf:2: key 'min' has no value in [global]" },
         { "[domain web\n", "dmpd.conf:1: malformed section header '[domain web'" },
+        { "[global]\n[dmp] extra\n", "dmpd.conf:2: malformed section header '[dmp] extra'" },
+        { "[dmp]\nwhatever the dmp service reads\n[global]\nnonsense\n",
+          "dmpd.conf:4: expected 'key = value', got 'nonsense'" },
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         struct dmp_balloon_config c;
@@ -234,9 +237,29 @@ static void test_units(void)
     dmp_balloon_config_free(&c);
 }
 
+/* Lines no parser can read stop the whole file, in any section. */
+static void test_unreadable_lines(void)
+{
+    char text[2048] = "[dmp]\nmode = observe\nk = ";
+    size_t n = strlen(text);
+    memset(text + n, 'v', 1100);
+    strcpy(text + n + 1100, "\n");
+    struct dmp_balloon_config c;
+    char err[256] = "";
+    CHECK(parse(&c, text, err, sizeof(err)) == -1);
+    CHECK_STREQ(err, "dmpd.conf:3: line longer than 1023 characters");
+    dmp_balloon_config_free(&c);
+    static const char nul[] = "[global]\ninterval = 5s\0junk\n";
+    dmp_balloon_config_init(&c);
+    CHECK(dmp_balloon_config_parse(&c, nul, sizeof(nul) - 1, "dmpd.conf", err, sizeof(err)) == -1);
+    CHECK_STREQ(err, "dmpd.conf:2: NUL byte in line");
+    dmp_balloon_config_free(&c);
+}
+
 int main(void)
 {
     test_good();
+    test_unreadable_lines();
     test_units();
     test_errors();
     test_overrides_and_round_trip();

@@ -459,78 +459,67 @@ const struct dmp_jval *dmp_jpath(const struct dmp_jval *v, const char *path)
     return v;
 }
 
+/* The typed reads' first question: 0 if v is a value of type t, else -ENOENT / -EINVAL. */
+static int typed(const struct dmp_jval *v, enum dmp_jtype t)
+{
+    return !v ? -ENOENT : v->type != t ? -EINVAL : 0;
+}
+
 int dmp_jbool(const struct dmp_jval *v, bool *out)
 {
-    if (!v)
-        return -ENOENT;
-    if (v->type != DMP_JBOOL)
-        return -EINVAL;
-    *out = v->b;
-    return 0;
+    int rc = typed(v, DMP_JBOOL);
+    if (rc == 0)
+        *out = v->b;
+    return rc;
 }
 
-/* An integer literal (no fraction, no exponent): 0 with the sign and the digits, or -errno. */
-static int integer_literal(const struct dmp_jval *v, bool *neg, const char **digs)
+/* An integer literal (no fraction, no exponent) as its sign and magnitude: 0, -EINVAL, or
+ * -ERANGE when the magnitude exceeds max_pos (max_neg for a negative literal). */
+static int integer(const struct dmp_jval *v, uint64_t max_pos, uint64_t max_neg, bool *neg,
+                   uint64_t *mag)
 {
-    if (!v)
-        return -ENOENT;
-    if (v->type != DMP_JNUM || strpbrk(v->s, ".eE"))
+    int rc = typed(v, DMP_JNUM);
+    if (rc)
+        return rc;
+    if (strpbrk(v->s, ".eE"))
         return -EINVAL;
     *neg = v->s[0] == '-';
-    *digs = v->s + *neg;
-    return 0;
-}
-
-/* The literal's digits as a magnitude; -ERANGE above max. */
-static int magnitude(const char *d, uint64_t max, uint64_t *m)
-{
-    uint64_t x = 0;
-    for (; *d; d++) {
+    uint64_t max = *neg ? max_neg : max_pos, x = 0;
+    for (const char *d = v->s + *neg; *d; d++) {
         unsigned dig = (unsigned)(*d - '0');
-        if (x > (max - dig) / 10)
+        if (x > max / 10 || (x == max / 10 && dig > max % 10))
             return -ERANGE;
         x = x * 10 + dig;
     }
-    *m = x;
+    *mag = x;
     return 0;
 }
 
 int dmp_ju64(const struct dmp_jval *v, uint64_t *out)
 {
     bool neg;
-    const char *d;
     uint64_t m;
-    int rc = integer_literal(v, &neg, &d);
-    if (rc)
-        return rc;
-    if ((rc = magnitude(d, UINT64_MAX, &m)))
-        return rc;
-    if (neg && m)
-        return -ERANGE;
-    *out = m;
-    return 0;
+    int rc = integer(v, UINT64_MAX, 0, &neg, &m);     /* "-0" is 0; any other negative, -ERANGE */
+    if (rc == 0)
+        *out = m;
+    return rc;
 }
 
 int dmp_ji64(const struct dmp_jval *v, int64_t *out)
 {
     bool neg;
-    const char *d;
     uint64_t m;
-    int rc = integer_literal(v, &neg, &d);
-    if (rc)
-        return rc;
-    if ((rc = magnitude(d, neg ? (uint64_t)INT64_MAX + 1 : (uint64_t)INT64_MAX, &m)))
-        return rc;
-    *out = neg ? (m == (uint64_t)INT64_MAX + 1 ? INT64_MIN : -(int64_t)m) : (int64_t)m;
-    return 0;
+    int rc = integer(v, INT64_MAX, (uint64_t)INT64_MAX + 1, &neg, &m);
+    if (rc == 0)
+        *out = !neg ? (int64_t)m : m > (uint64_t)INT64_MAX ? INT64_MIN : -(int64_t)m;
+    return rc;
 }
 
 int dmp_jdouble(const struct dmp_jval *v, double *out)
 {
-    if (!v)
-        return -ENOENT;
-    if (v->type != DMP_JNUM)
-        return -EINVAL;
+    int rc = typed(v, DMP_JNUM);
+    if (rc)
+        return rc;
     /* The literal is plain JSON grammar, which strtod reads whole. */
     double x = strtod(v->s, NULL);
     if (isinf(x))
@@ -551,9 +540,10 @@ size_t dmp_jstrlen(const struct dmp_jval *v)
 
 int dmp_jstr_copy(const struct dmp_jval *v, char *buf, size_t cap)
 {
-    if (!v)
-        return -ENOENT;
-    if (v->type != DMP_JSTR || memchr(v->s, '\0', v->len))
+    int rc = typed(v, DMP_JSTR);
+    if (rc)
+        return rc;
+    if (memchr(v->s, '\0', v->len))
         return -EINVAL;
     if (v->len >= cap || v->len > INT_MAX)
         return -ERANGE;

@@ -23,10 +23,12 @@ int dmp_parse_u64(const char *s, uint64_t *v)
     return 0;
 }
 
-int dmp_parse_u64_dec(const char *s, uint64_t *v)
+/* The decimal digits at the start of s (at least one): 0 with the value and where they end,
+ * -EINVAL (no digit) or -ERANGE (above UINT64_MAX). Sizes, durations and counts share it. */
+static int leading_decimal(const char *s, uint64_t *v, const char **end)
 {
     size_t n = s ? strspn(s, "0123456789") : 0;
-    if (n == 0 || s[n])
+    if (n == 0)
         return -EINVAL;
     uint64_t x = 0;
     for (size_t i = 0; i < n; i++) {
@@ -36,18 +38,29 @@ int dmp_parse_u64_dec(const char *s, uint64_t *v)
         x = x * 10 + d;
     }
     *v = x;
+    *end = s + n;
     return 0;
+}
+
+int dmp_parse_u64_dec(const char *s, uint64_t *v)
+{
+    uint64_t x;
+    const char *end;
+    int rc = leading_decimal(s, &x, &end);
+    if (rc == 0 && *end)
+        rc = -EINVAL;
+    if (rc == 0)
+        *v = x;
+    return rc;
 }
 
 int dmp_parse_size(const char *s, uint64_t default_unit, uint64_t *bytes)
 {
-    if (!s || !isdigit((unsigned char)*s))
-        return -EINVAL;
-    char *end;
-    errno = 0;
-    unsigned long long n = strtoull(s, &end, 10);
-    if (errno == ERANGE)
-        return -ERANGE;
+    uint64_t n;
+    const char *end;
+    int rc = leading_decimal(s, &n, &end);
+    if (rc)
+        return rc;
     uint64_t unit = default_unit ? default_unit : 1;
     if (*end) {
         switch (tolower((unsigned char)*end)) {
@@ -84,13 +97,10 @@ int dmp_parse_duration_ms(const char *s, uint64_t *ms)
     for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
         if (strcmp(s + digits, units[i].suffix) != 0)
             continue;
-        if (digits > DMP_DURATION_MAX_DIGITS)
-            return -ERANGE;
-        char num[DMP_DURATION_MAX_DIGITS + 1];
-        memcpy(num, s, digits);
-        num[digits] = '\0';
         uint64_t v;
-        dmp_parse_u64_dec(num, &v);     /* cannot fail: 1 to 12 digits */
+        const char *end;
+        if (digits > DMP_DURATION_MAX_DIGITS || leading_decimal(s, &v, &end) != 0)
+            return -ERANGE;
         *ms = v * units[i].ms;          /* < 10^12 hours in ms: no overflow */
         return 0;
     }

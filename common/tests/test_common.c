@@ -77,11 +77,8 @@ static void test_durations(void)
 
 static void test_json(void)
 {
-    char *mem = NULL;
-    size_t len = 0;
-    FILE *f = open_memstream(&mem, &len);
     struct dmp_json j;
-    dmp_json_init(&j, f, false);
+    CHECK(dmp_json_init_mem(&j, false) == 0);
     dmp_json_obj_begin(&j);
     DMP_JSON_KV(&j, "a", dmp_json_u64, 1);
     DMP_JSON_KV(&j, "s", dmp_json_str, "x\"y\n");
@@ -96,16 +93,17 @@ static void test_json(void)
     dmp_json_obj_end(&j);
     dmp_json_obj_end(&j);
     CHECK(dmp_json_finish(&j) == 0);
-    fclose(f);
+    size_t len = 0;
+    char *mem = dmp_json_mem_take(&j, &len);
     CHECK_STREQ(mem, "{\"a\":1,\"s\":\"x\\\"y\\n\",\"l\":[\"0xffffffff81000000\",true,null],\"e\":{}}");
+    CHECK(mem && len == strlen(mem));
     free(mem);
 
-    f = open_memstream(&mem, &len);
-    dmp_json_init(&j, f, false);
+    CHECK(dmp_json_init_mem(&j, false) == 0);
     dmp_json_obj_begin(&j);
     CHECK(dmp_json_finish(&j) == -EINVAL);   /* unclosed object is reported */
-    fclose(f);
-    free(mem);
+    free(dmp_json_mem_take(&j, NULL));
+    CHECK(dmp_json_mem_take(&j, &len) == NULL && len == 0);    /* taken once */
 }
 
 static void test_validate(void)
@@ -243,6 +241,57 @@ static void test_clock(void)
     CHECK(w1 >= w0);
 }
 
+/* dmpd.conf lines: every kind, with the line numbers of the file. */
+static void test_conf_reader(void)
+{
+    static const char text[] =
+        "# comment\n"
+        "\n"
+        "[global]   ; trailing comment\n"
+        "  interval = 5s # why\r\n"
+        "empty =\n"
+        "just words\n"
+        "[broken\n"
+        "[x] y\n"
+        "a=b=c\n"
+        "[ domain web ]\n"
+        "last = 1";                 /* no newline at the end */
+    struct dmp_conf_reader r;
+    struct dmp_conf_line l;
+    dmp_conf_open(&r, text, sizeof text - 1);
+    CHECK(dmp_conf_next(&r, &l) == 1 && l.kind == DMP_CONF_SECTION && l.lineno == 3);
+    CHECK_STREQ(l.name, "global");
+    CHECK(dmp_conf_next(&r, &l) == 1 && l.kind == DMP_CONF_KEY && l.lineno == 4);
+    CHECK_STREQ(l.key, "interval");
+    CHECK_STREQ(l.value, "5s");
+    CHECK(dmp_conf_next(&r, &l) == 1 && l.kind == DMP_CONF_KEY && strcmp(l.value, "") == 0);
+    CHECK(dmp_conf_next(&r, &l) == 1 && l.kind == DMP_CONF_NOT_KEY && l.lineno == 6);
+    CHECK_STREQ(l.text, "just words");
+    CHECK(dmp_conf_next(&r, &l) == 1 && l.kind == DMP_CONF_BAD_SECTION);
+    CHECK_STREQ(l.text, "[broken");
+    CHECK(dmp_conf_next(&r, &l) == 1 && l.kind == DMP_CONF_BAD_SECTION && l.lineno == 8);
+    CHECK(dmp_conf_next(&r, &l) == 1 && l.kind == DMP_CONF_KEY);
+    CHECK(strcmp(l.key, "a") == 0 && strcmp(l.value, "b=c") == 0);
+    CHECK(dmp_conf_next(&r, &l) == 1 && l.kind == DMP_CONF_SECTION);
+    CHECK_STREQ(l.name, "domain web");
+    CHECK(dmp_conf_next(&r, &l) == 1 && l.kind == DMP_CONF_KEY && l.lineno == 11);
+    CHECK(dmp_conf_next(&r, &l) == 0 && dmp_conf_next(&r, &l) == 0);
+
+    /* The longest line is read; one character more is too long. A NUL byte is reported. */
+    char big[DMP_CONF_LINE_MAX + 16];
+    memset(big, 'k', DMP_CONF_LINE_MAX);
+    big[DMP_CONF_LINE_MAX] = '\n';
+    dmp_conf_open(&r, big, DMP_CONF_LINE_MAX + 1);
+    CHECK(dmp_conf_next(&r, &l) == 1 && l.kind == DMP_CONF_NOT_KEY && strlen(l.text) == DMP_CONF_LINE_MAX);
+    memset(big, 'k', DMP_CONF_LINE_MAX + 1);
+    memcpy(big + DMP_CONF_LINE_MAX + 1, "\nk=\0v\nok=1\n", 11);
+    dmp_conf_open(&r, big, DMP_CONF_LINE_MAX + 1 + 11);
+    CHECK(dmp_conf_next(&r, &l) == 1 && l.kind == DMP_CONF_TOO_LONG && l.lineno == 1);
+    CHECK(dmp_conf_next(&r, &l) == 1 && l.kind == DMP_CONF_NUL && l.lineno == 2);
+    CHECK(dmp_conf_next(&r, &l) == 1 && l.kind == DMP_CONF_KEY && l.lineno == 3);
+    CHECK(dmp_conf_next(&r, &l) == 0);
+}
+
 /* dmp_sleep_ms sleeps at least as long as asked (monotonic clock). */
 static void test_sleep(void)
 {
@@ -263,6 +312,7 @@ int main(void)
     test_atomic();
     test_file_errors();
     test_state_files();
+    test_conf_reader();
     test_clock();
     test_sleep();
     return DMP_TEST_SUMMARY("common");

@@ -47,6 +47,31 @@ int wl_faults_children(struct wl_faults *f);
  * human-readable reason in err ("stdin closed", "timed out after 120 s", ...). */
 int wl_sync_wait(int fd, unsigned timeout_s, char *err, size_t errlen);
 
+/* Options whose argument is a count in [min, max], as a table instead of a case each. */
+struct wl_count_opt {
+    int id;                 /* getopt_long's value for it */
+    const char *name;       /* "--rounds", for the message */
+    uint64_t min, max;
+    uint64_t *dst;
+};
+
+/* A workload's command line: its getopt_long table, the value of its --help, its usage text,
+ * and its count options. */
+struct wl_cmdline {
+    const struct option *lo;
+    int help_opt;
+    void (*usage)(FILE *);
+    const struct wl_count_opt *counts;
+    size_t ncounts;
+};
+
+/* The next option that is not a count, the same for every program: counts are parsed into
+ * their destination; --help or -h prints the usage to stdout and exits 0; a bad count, an
+ * unknown or incomplete option or an argument left after the options is reported on stderr
+ * and returns WL_OPT_BAD. Returns -1 after the last option, like getopt_long. */
+#define WL_OPT_BAD (-2)
+int wl_getopt(int argc, char **argv, const struct wl_cmdline *cl);
+
 /* Parse a decimal count with an optional range check; prints a clear error naming
  * the option on failure. Returns 0 or -1. */
 int wl_parse_count(const char *opt, const char *s, uint64_t min, uint64_t max, uint64_t *v);

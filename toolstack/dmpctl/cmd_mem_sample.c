@@ -34,6 +34,19 @@ struct opts {
     bool json;
 };
 
+static void usage(void)
+{
+    printf("usage: dmpctl mem-sample <dom> [--pages N] [--interval-ms MS] [--rounds K] [--json]\n"
+           "Measure a guest's working set now, by the hypervisor's access sampling: each\n"
+           "round revokes the guest's access to N random frames (default 2000, 50..%u),\n"
+           "waits MS milliseconds (default 5000) and counts the frames the guest touched;\n"
+           "touched/armed times the guest's allocation is that interval's working set,\n"
+           "with a 95%% Wilson interval. K rounds (default 3), one line each.\n"
+           "Needs the DMP hypervisor; HVM/PVH guests in shadow mode or with HAP on AMD NPT.\n"
+           "dmpd must not sample the same guest meanwhile (per-guest estimator=none).\n",
+           DMP_WSS_CTL_MAX);
+}
+
 static int parse(int argc, char **argv, struct opts *o)
 {
     *o = (struct opts){ .pages = 2000, .interval_ms = 5000, .rounds = 3 };
@@ -150,15 +163,7 @@ static int one_round(const struct opts *o, struct xs_handle *xs, xc_interface *x
 int cmd_mem_sample(int argc, char **argv)
 {
     if (dmp_cli_wants_help(argc, argv)) {
-        printf("usage: dmpctl mem-sample <dom> [--pages N] [--interval-ms MS] [--rounds K] [--json]\n"
-               "Measure a guest's working set now, by the hypervisor's access sampling: each\n"
-               "round revokes the guest's access to N random frames (default 2000, 50..%u),\n"
-               "waits MS milliseconds (default 5000) and counts the frames the guest touched;\n"
-               "touched/armed times the guest's allocation is that interval's working set,\n"
-               "with a 95%% Wilson interval. K rounds (default 3), one line each.\n"
-               "Needs the DMP hypervisor; HVM/PVH guests in shadow mode or with HAP on AMD NPT.\n"
-               "dmpd must not sample the same guest meanwhile (per-guest estimator=none).\n",
-               DMP_WSS_CTL_MAX);
+        usage();
         return DMP_EXIT_OK;
     }
     struct opts o;

@@ -527,7 +527,7 @@ static void step(struct svc *s, uint64_t now)
 
 /* --- service interface ---------------------------------------------------------------- */
 
-static int svc_init(struct dmpd *d, void **state, char *err, size_t errlen)
+static int balloon_init(struct dmpd *d, void **state, char *err, size_t errlen)
 {
     struct svc *s = calloc(1, sizeof(*s));
     if (!s) {
@@ -616,7 +616,7 @@ static int svc_init(struct dmpd *d, void **state, char *err, size_t errlen)
     return 0;
 }
 
-static void svc_tick(struct dmpd *d, void *state, uint64_t now)
+static void balloon_tick(struct dmpd *d, void *state, uint64_t now)
 {
     struct svc *s = state;
     /* Off unless configured: a dmpd started for another service must not start ballooning
@@ -655,7 +655,7 @@ static void print_status_text(struct svc *s, FILE *out)
     }
 }
 
-static int svc_request(struct dmpd *d, void *state, int argc, char **argv, FILE *out)
+static int balloon_request(struct dmpd *d, void *state, int argc, char **argv, FILE *out)
 {
     struct svc *s = state;
     bool json = false, prom = false;
@@ -722,7 +722,7 @@ static int svc_request(struct dmpd *d, void *state, int argc, char **argv, FILE 
     return DMP_EXIT_USAGE;
 }
 
-static void svc_fini(struct dmpd *d, void *state)
+static void balloon_fini(struct dmpd *d, void *state)
 {
     struct svc *s = state;
     if (!s)
@@ -746,8 +746,8 @@ static void svc_fini(struct dmpd *d, void *state)
 const struct dmpd_service dmpd_service_balloon = {
     .name = SVC,
     .interval_ms = 500,
-    .init = svc_init,
-    .tick = svc_tick,
-    .request = svc_request,
-    .fini = svc_fini,
+    .init = balloon_init,
+    .tick = balloon_tick,
+    .request = balloon_request,
+    .fini = balloon_fini,
 };

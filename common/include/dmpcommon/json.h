@@ -16,9 +16,18 @@ struct dmp_json {
     bool after_key;
     bool pretty;
     bool error;         /* nesting overflow/underflow: the output is invalid */
+    char *mem;          /* dmp_json_init_mem: the buffer behind out */
+    size_t memlen;
 };
 
 void dmp_json_init(struct dmp_json *j, FILE *out, bool pretty);
+/* Write into a growing memory buffer instead of a stream (a test's expected text, a document
+ * checked before it is sent): 0, or -ENOMEM. dmp_json_mem_take closes the buffer and hands it
+ * over, NUL-terminated, with its length (NULL if the buffer could not be completed); call
+ * dmp_json_finish first to learn whether the document is complete. The stream writes through
+ * pointers into *j: j must not be copied or moved in between. */
+int dmp_json_init_mem(struct dmp_json *j, bool pretty);
+char *dmp_json_mem_take(struct dmp_json *j, size_t *len);
 void dmp_json_obj_begin(struct dmp_json *j);
 void dmp_json_obj_end(struct dmp_json *j);
 void dmp_json_arr_begin(struct dmp_json *j);

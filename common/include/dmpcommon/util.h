@@ -71,4 +71,36 @@ int dmp_verrf(char *err, size_t errlen, int rc, const char *fmt, va_list ap)
 char *dmp_str_trim(char *s);
 void dmp_conf_strip_comment(char *s);
 
+/* The lines of such a file, one at a time, comments and blank lines skipped: "[name]"
+ * section headers, "key = value" lines, and what is neither. Each service's parser walks the
+ * whole file with it and decides which lines are its own and which problems are errors. */
+#define DMP_CONF_LINE_MAX 1023          /* characters in a line, without its newline */
+
+enum dmp_conf_kind {
+    DMP_CONF_SECTION,       /* name */
+    DMP_CONF_KEY,           /* key, value (trimmed; value may be empty) */
+    DMP_CONF_NOT_KEY,       /* text: neither a header nor has it an '=' */
+    DMP_CONF_BAD_SECTION,   /* text: starts with '[' but no ']', or more after it */
+    DMP_CONF_TOO_LONG,      /* longer than DMP_CONF_LINE_MAX */
+    DMP_CONF_NUL,           /* holds a NUL byte */
+};
+
+struct dmp_conf_line {
+    enum dmp_conf_kind kind;
+    uint32_t lineno;        /* counting every line from 1 */
+    char *name, *key, *value, *text;
+};
+
+struct dmp_conf_reader {
+    const char *text;
+    size_t len, pos;
+    uint32_t lineno;
+    char buf[DMP_CONF_LINE_MAX + 1];
+};
+
+void dmp_conf_open(struct dmp_conf_reader *r, const char *text, size_t len);
+/* The next line that is not blank or only a comment: 1 with *l (its strings point into r and
+ * last until the next call), or 0 at the end of the text. */
+int dmp_conf_next(struct dmp_conf_reader *r, struct dmp_conf_line *l);
+
 #endif

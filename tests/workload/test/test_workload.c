@@ -260,6 +260,22 @@ static void test_ptbench_injected_faults(void)
     }
 }
 
+/* Runs a program to its end (10 s at most): its exit status, and its output in *out if asked
+ * (the caller frees it). */
+static int run_status(char *const argv[], char **out)
+{
+    struct proc p;
+    struct proc_opts po = { 0 };
+    char *o;
+    int rc = proc_run_all(argv, &po, 10000, &o, &p);
+    if (out)
+        *out = o;
+    else
+        free(o);
+    proc_free(&p);
+    return rc;
+}
+
 static void test_ptbench_usage_errors(void)
 {
     static const char *const bad[][4] = {
@@ -275,21 +291,13 @@ static void test_ptbench_usage_errors(void)
         char *argv[6] = { ptbench };
         for (int k = 0; k < 4 && bad[i][k]; k++)
             argv[k + 1] = (char *)bad[i][k];
-        struct proc p;
-        struct proc_opts po = { 0 };
-        char *out;
-        CHECK_EQ_U64(proc_run_all(argv, &po, 10000, &out, &p), 2);
-        free(out);
-        proc_free(&p);
+        CHECK_EQ_U64(run_status(argv, NULL), 2);
     }
     char *help[] = { ptbench, (char *)"--help", NULL };
-    struct proc p;
-    struct proc_opts po = { 0 };
     char *out;
-    CHECK_EQ_U64(proc_run_all(help, &po, 10000, &out, &p), 0);
+    CHECK_EQ_U64(run_status(help, &out), 0);
     CHECK(out && strstr(out, "--phases"));
     free(out);
-    proc_free(&p);
 }
 
 /* Play the dom0 agent: answer each @@DMP-SYNC with "go" after checking that the
@@ -630,12 +638,7 @@ static void test_wsswork_usage_errors(void)
         char *argv[5] = { wsswork };
         for (int k = 0; k < 2 && bad[i][k]; k++)
             argv[k + 1] = (char *)bad[i][k];
-        struct proc p;
-        struct proc_opts po = { 0 };
-        char *out;
-        CHECK_EQ_U64(proc_run_all(argv, &po, 10000, &out, &p), 2);
-        free(out);
-        proc_free(&p);
+        CHECK_EQ_U64(run_status(argv, NULL), 2);
     }
 }
 
