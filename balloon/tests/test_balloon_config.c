@@ -1,4 +1,5 @@
 /* Configuration: parsing, error messages naming file/line/key, overrides, round trip. */
+#include <errno.h>
 #include "dmpballoon/balloon_config.h"
 #include "dmpcommon/test.h"
 
@@ -130,14 +131,14 @@ static void test_errors(void)
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         struct dmp_balloon_config c;
         char err[256] = "";
-        CHECK(parse(&c, cases[i].text, err, sizeof(err)) == -1);
+        CHECK(parse(&c, cases[i].text, err, sizeof(err)) == -EINVAL);
         CHECK_STREQ(err, cases[i].msg);
         dmp_balloon_config_free(&c);
     }
     struct dmp_balloon_config c;
     char err[256];
     dmp_balloon_config_init(&c);
-    CHECK(dmp_balloon_config_load(&c, "/nonexistent/dmpd.conf", err, sizeof(err)) == -1);
+    CHECK(dmp_balloon_config_load(&c, "/nonexistent/dmpd.conf", err, sizeof(err)) == -ENOENT);
     CHECK(strstr(err, "/nonexistent/dmpd.conf: cannot read") == err);
     dmp_balloon_config_free(&c);
 }
@@ -155,12 +156,12 @@ static void test_overrides_and_round_trip(void)
     CHECK_EQ_U64(s.weight, 50);
     dmp_balloon_config_domain(&c, "new", &s);
     CHECK_EQ_U64(s.max_kib, 3ULL << 20);
-    CHECK(dmp_balloon_config_override(&c, "web", "weigth=5", src, err, sizeof(err)) == -1);
+    CHECK(dmp_balloon_config_override(&c, "web", "weigth=5", src, err, sizeof(err)) == -EINVAL);
     CHECK_STREQ(err, "xenstore /local/domain/3/dmp: key 'weigth' unknown in [domain web]");
-    CHECK(dmp_balloon_config_override(&c, "web", "min=4g", src, err, sizeof(err)) == -1);
+    CHECK(dmp_balloon_config_override(&c, "web", "min=4g", src, err, sizeof(err)) == -EINVAL);
     CHECK_STREQ(err, "xenstore /local/domain/3/dmp: min 4g is above max 2g in [domain web]");
-    CHECK(dmp_balloon_config_override(&c, "web", "reserve=1g", src, err, sizeof(err)) == -1);
-    CHECK(dmp_balloon_config_override(&c, "web", "nonsense", src, err, sizeof(err)) == -1);
+    CHECK(dmp_balloon_config_override(&c, "web", "reserve=1g", src, err, sizeof(err)) == -EINVAL);
+    CHECK(dmp_balloon_config_override(&c, "web", "nonsense", src, err, sizeof(err)) == -EINVAL);
     dmp_balloon_config_domain(&c, "web", &s);
     CHECK_EQ_U64(s.min_kib, 512ULL << 10);       /* rejected overrides changed nothing */
     CHECK_EQ_U64(s.weight, 50);
@@ -246,12 +247,12 @@ static void test_unreadable_lines(void)
     strcpy(text + n + 1100, "\n");
     struct dmp_balloon_config c;
     char err[256] = "";
-    CHECK(parse(&c, text, err, sizeof(err)) == -1);
+    CHECK(parse(&c, text, err, sizeof(err)) == -EINVAL);
     CHECK_STREQ(err, "dmpd.conf:3: line longer than 1023 characters");
     dmp_balloon_config_free(&c);
     static const char nul[] = "[global]\ninterval = 5s\0junk\n";
     dmp_balloon_config_init(&c);
-    CHECK(dmp_balloon_config_parse(&c, nul, sizeof(nul) - 1, "dmpd.conf", err, sizeof(err)) == -1);
+    CHECK(dmp_balloon_config_parse(&c, nul, sizeof(nul) - 1, "dmpd.conf", err, sizeof(err)) == -EINVAL);
     CHECK_STREQ(err, "dmpd.conf:2: NUL byte in line");
     dmp_balloon_config_free(&c);
 }

@@ -288,8 +288,9 @@ static void sample_guest(struct svc *s, struct guest *g, const struct dmp_balloo
             armed <= guest_pages && now > g->armed_at) {
             g->last_armed = armed;
             g->last_touched = touched;
-            if (dmp_wss_sampling_add(&g->est, armed, touched, guest_pages, now, now - g->armed_at) < 0)
-                dmpd_log(s->d, SVC, "estimator-error", "domain %u: %s", g->domid, strerror(errno));
+            int rc = dmp_wss_sampling_add(&g->est, armed, touched, guest_pages, now, now - g->armed_at);
+            if (rc < 0)
+                dmpd_log(s->d, SVC, "estimator-error", "domain %u: %s", g->domid, strerror(-rc));
         }
         g->armed = false;
     }
@@ -490,8 +491,9 @@ static void step(struct svc *s, uint64_t now)
         s->stepped = true;
         return;
     }
-    if (dmp_policy_step(&s->cfg.params, &host, in, tr, n, dec, &s->sum) < 0) {
-        dmpd_log(s->d, SVC, "error", "policy step refused its input: %s", strerror(errno));
+    int prc = dmp_policy_step(&s->cfg.params, &host, in, tr, n, dec, &s->sum);
+    if (prc < 0) {
+        dmpd_log(s->d, SVC, "error", "policy step refused its input: %s", strerror(-prc));
         return;
     }
     s->stepped = true;
