@@ -1,8 +1,8 @@
 /* Configuration: parsing, error messages naming file/line/key, overrides, round trip. */
-#include <errno.h>
 #include "dmpballoon/balloon_config.h"
 #include "dmpcommon/test.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 

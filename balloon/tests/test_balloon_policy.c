@@ -1,10 +1,10 @@
 /* Balancing policy: water-filling, the safety rules one by one, and a randomized property
  * test of conservation, floors, ceilings and step limits over many seeds. */
-#include <errno.h>
 #include "dmpballoon/balloon_policy.h"
 #include "dmpballoon/balloon_rng.h"
 #include "dmpcommon/test.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 

@@ -1,6 +1,5 @@
 /* MRC estimator: the LRU stack against a naive one, the curve of a known loop, and the
  * working set of synthetic guests of known size seen only through hot/cold trapping. */
-#include <errno.h>
 #include "dmpcommon/test.h"
 #include "dmpballoon/balloon_rng.h"
 #include "dmpballoon/wss_mrc.h"
@@ -9,6 +8,7 @@
 #include "../src/lru_stack.h"
 #include "../src/u64map.h"
 
+#include <errno.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>

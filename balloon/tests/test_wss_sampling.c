@@ -1,9 +1,9 @@
 /* Sampling estimator: the selector's guarantees, and the estimate against synthetic guests
  * whose true working set is known (uniform, shifting, a scan larger than memory). */
-#include <errno.h>
 #include "dmpcommon/test.h"
 #include "dmpballoon/wss_sampling.h"
 
+#include <errno.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
