@@ -60,7 +60,7 @@ $$(OUT)/$$($(1)_DIR)/%.o: MOD_CSTD := $$($(1)_CSTD)
 $$(OUT)/lib$(1).a: $$(patsubst %.c,$$(OUT)/%.o,$$(wildcard $$($(1)_DIR)/src/*.c)) \
                    $$(patsubst %.S,$$(OUT)/%.o,$$(wildcard $$($(1)_DIR)/src/*.S))
 	@mkdir -p $$(dir $$@)
-	$$(AR) rcs $$@ $$^
+	rm -f $$@ && $$(AR) rcs $$@ $$^
 $$($(1)_TESTS): $$(OUT)/tests/%: $$(OUT)/$$($(1)_DIR)/tests/%.o $$(call lib_archives,$(1))
 	@mkdir -p $$(dir $$@)
 	$$(CC) $$(LDFLAGS) -o $$@ $$< $$(call link_libs,$(1))

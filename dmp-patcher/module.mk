@@ -17,7 +17,7 @@ BINS += $(OUT)/bin/dmp-patcher
 # library build. Run it with dmp-patcher/fuzz/run.sh <seconds>.
 FUZZ_CC ?= clang
 FUZZ_KIMAGE_SRCS := dmp-patcher/fuzz/fuzz_kimage.c common/src/util.c \
-	$(wildcard dmp-patcher/src/kimage*.c) $(wildcard dmp-patcher/src/ksyms*.c)
+	common/src/file.c $(wildcard dmp-patcher/src/kimage*.c) $(wildcard dmp-patcher/src/ksyms*.c)
 FUZZ_KIMAGE_DEPS := $(FUZZ_KIMAGE_SRCS) $(wildcard dmp-patcher/src/kimage*.h dmp-patcher/src/ksyms*.h) \
 	dmp-patcher/include/dmppatcher/kimage.h dmp-patcher/include/dmppatcher/ksyms.h dmp-patcher/tests/ksyms_synth.h
 

@@ -23,9 +23,10 @@ $(OUT)/$(2)/$(notdir $(1)).ko: $(wildcard guest-kernel/$(1)/*) $(wildcard guest-
 	cp $(KBUILD_TMP)/$(notdir $(1))/$(notdir $(1)).ko $$@
 endef
 
-$(OUT)/guest/segtool: guest-kernel/guest/segtool/segtool.c
+# Static and without libdmpcommon's other dependencies: only the clock is compiled in.
+$(OUT)/guest/segtool: guest-kernel/guest/segtool/segtool.c common/src/clock.c common/include/dmpcommon/clock.h
 	@mkdir -p $(dir $@)
-	$(CC) $(CSTD) $(WARN) -O2 -static -o $@ $<
+	$(CC) $(CSTD) $(WARN) -O2 -static -Icommon/include -o $@ $(filter %.c,$^)
 
 # Sanitizer builds are for unit tests; kernel modules and static guest tools stay out of them.
 ifneq ($(SAN),1)

@@ -104,41 +104,19 @@ const char *dmp_cfg_fmt_ms(uint64_t ms, char *buf, size_t len)
     return buf;
 }
 
-static void fail(char *err, size_t errlen, const char *where, const char *fmt, ...)
+/* "where: message" in err; returns -EINVAL, what every refusal of a configuration is. */
+static int fail(char *err, size_t errlen, const char *where, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static int fail(char *err, size_t errlen, const char *where, const char *fmt, ...)
 {
     va_list ap;
     int n = snprintf(err, errlen, "%s: ", where);
     if (n < 0 || (size_t)n >= errlen)
-        return;
+        return -EINVAL;
     va_start(ap, fmt);
     vsnprintf(err + n, errlen - (size_t)n, fmt, ap);
     va_end(ap);
-}
-
-static int parse_duration(const char *s, uint64_t *ms)
-{
-    char *end;
-    if (!isdigit((unsigned char)*s))
-        return -1;
-    errno = 0;
-    unsigned long long v = strtoull(s, &end, 10);
-    if (errno)
-        return -1;
-    uint64_t mul;
-    if (*end == '\0' || strcmp(end, "s") == 0)
-        mul = 1000;
-    else if (strcmp(end, "ms") == 0)
-        mul = 1;
-    else if (strcmp(end, "m") == 0 || strcmp(end, "min") == 0)
-        mul = 60000;
-    else if (strcmp(end, "h") == 0)
-        mul = 3600000;
-    else
-        return -1;
-    if (v > UINT64_MAX / mul)
-        return -1;
-    *ms = v * mul;
-    return 0;
+    return -EINVAL;
 }
 
 static int parse_number(const char *s, bool allow_pct, uint64_t *v)
@@ -146,19 +124,11 @@ static int parse_number(const char *s, bool allow_pct, uint64_t *v)
     char buf[32];
     size_t n = strlen(s);
     if (n == 0 || n >= sizeof(buf))
-        return -1;
+        return -EINVAL;
     memcpy(buf, s, n + 1);
     if (allow_pct && buf[n - 1] == '%')
         buf[n - 1] = '\0';
-    if (!isdigit((unsigned char)buf[0]))
-        return -1;
-    char *end;
-    errno = 0;
-    unsigned long long x = strtoull(buf, &end, 10);
-    if (errno || *end)
-        return -1;
-    *v = x;
-    return 0;
+    return dmp_parse_u64_dec(buf, v);
 }
 
 static const char *describe(enum ktype t)
@@ -184,14 +154,12 @@ static int parse_value(const struct key *k, const char *val, uint64_t *v, int *e
     case K_SIZE: {
         uint64_t bytes;
         rc = dmp_parse_size(val, 1ULL << 20, &bytes);
-        if (rc == 0 && bytes % 1024) {
-            fail(err, errlen, where, "%s '%s' is not a whole number of KiB", k->name, val);
-            return -1;
-        }
+        if (rc == 0 && bytes % 1024)
+            return fail(err, errlen, where, "%s '%s' is not a whole number of KiB", k->name, val);
         *v = bytes / 1024;
         break;
     }
-    case K_DURATION: rc = parse_duration(val, v); break;
+    case K_DURATION: rc = dmp_parse_duration_ms(val, v); break;
     case K_PERCENT: rc = parse_number(val, true, v); break;
     case K_WEIGHT:
     case K_COUNT: rc = parse_number(val, false, v); break;
@@ -208,11 +176,9 @@ static int parse_value(const struct key *k, const char *val, uint64_t *v, int *e
         break;
     }
     }
-    if (rc != 0) {
-        fail(err, errlen, where, "bad value '%s' for key '%s' (expected %s)", val, k->name,
-             describe(k->type));
-        return -1;
-    }
+    if (rc != 0)
+        return fail(err, errlen, where, "bad value '%s' for key '%s' (expected %s)", val, k->name,
+                    describe(k->type));
     if ((k->type != K_ESTIMATOR && k->type != K_POLICY) && (*v < k->min || *v > k->max)) {
         char lo[24], hi[24];
         if (k->type == K_SIZE) {
@@ -225,9 +191,8 @@ static int parse_value(const struct key *k, const char *val, uint64_t *v, int *e
             snprintf(lo, sizeof(lo), "%" PRIu64, k->min);
             snprintf(hi, sizeof(hi), "%" PRIu64, k->max);
         }
-        fail(err, errlen, where, "%s %s is out of range (%s to %s)", k->name, val, lo,
-             k->max == BIG ? "any" : hi);
-        return -1;
+        return fail(err, errlen, where, "%s %s is out of range (%s to %s)", k->name, val, lo,
+                    k->max == BIG ? "any" : hi);
     }
     return 0;
 }
@@ -329,10 +294,9 @@ static int check_min_max(const struct dmp_guest_settings *s, const char *where, 
 {
     if (s->max_kib && s->min_kib > s->max_kib) {
         char a[24], b[24];
-        fail(err, errlen, where, "min %s is above max %s in %s",
-             dmp_cfg_fmt_kib(s->min_kib, a, sizeof(a)), dmp_cfg_fmt_kib(s->max_kib, b, sizeof(b)),
-             sect);
-        return -1;
+        return fail(err, errlen, where, "min %s is above max %s in %s",
+                    dmp_cfg_fmt_kib(s->min_kib, a, sizeof(a)), dmp_cfg_fmt_kib(s->max_kib, b, sizeof(b)),
+                    sect);
     }
     return 0;
 }
@@ -341,22 +305,16 @@ static int check_global(const struct dmp_balloon_config *c, const char *where, c
                         size_t errlen)
 {
     char a[24], b[24];
-    if (c->budget_kib && c->reserve_kib >= c->budget_kib) {
-        fail(err, errlen, where, "reserve %s is not below budget %s in [global]",
-             dmp_cfg_fmt_kib(c->reserve_kib, a, sizeof(a)), dmp_cfg_fmt_kib(c->budget_kib, b, sizeof(b)));
-        return -1;
-    }
-    if (c->params.granularity_kib % 4) {
-        fail(err, errlen, where, "granularity %s is not a multiple of the 4k page",
-             dmp_cfg_fmt_kib(c->params.granularity_kib, a, sizeof(a)));
-        return -1;
-    }
-    if (c->params.stuck_backoff_max_ms < c->params.stuck_backoff_ms) {
-        fail(err, errlen, where, "stuck-backoff-max %s is below stuck-backoff %s",
-             dmp_cfg_fmt_ms(c->params.stuck_backoff_max_ms, a, sizeof(a)),
-             dmp_cfg_fmt_ms(c->params.stuck_backoff_ms, b, sizeof(b)));
-        return -1;
-    }
+    if (c->budget_kib && c->reserve_kib >= c->budget_kib)
+        return fail(err, errlen, where, "reserve %s is not below budget %s in [global]",
+                    dmp_cfg_fmt_kib(c->reserve_kib, a, sizeof(a)), dmp_cfg_fmt_kib(c->budget_kib, b, sizeof(b)));
+    if (c->params.granularity_kib % 4)
+        return fail(err, errlen, where, "granularity %s is not a multiple of the 4k page",
+                    dmp_cfg_fmt_kib(c->params.granularity_kib, a, sizeof(a)));
+    if (c->params.stuck_backoff_max_ms < c->params.stuck_backoff_ms)
+        return fail(err, errlen, where, "stuck-backoff-max %s is below stuck-backoff %s",
+                    dmp_cfg_fmt_ms(c->params.stuck_backoff_max_ms, a, sizeof(a)),
+                    dmp_cfg_fmt_ms(c->params.stuck_backoff_ms, b, sizeof(b)));
     return 0;
 }
 
@@ -367,24 +325,19 @@ static int set_key(struct dmp_balloon_config *c, struct dmp_balloon_domain_cfg *
 {
     size_t idx;
     const struct key *k = find_key(key, &idx);
-    if (!k) {
-        fail(err, errlen, where, "key '%s' unknown in %s", key, sect);
-        return -1;
-    }
-    if (d && k->scope == S_GLOBAL) {
-        fail(err, errlen, where, "key '%s' is only valid in [global], not in %s", key, sect);
-        return -1;
-    }
+    if (!k)
+        return fail(err, errlen, where, "key '%s' unknown in %s", key, sect);
+    if (d && k->scope == S_GLOBAL)
+        return fail(err, errlen, where, "key '%s' is only valid in [global], not in %s", key, sect);
     uint32_t *lines = d ? d->line : c->global_line;
-    if (line && lines[idx]) {
-        fail(err, errlen, where, "key '%s' set twice in %s (first at line %u)", key, sect,
-             lines[idx]);
-        return -1;
-    }
+    if (line && lines[idx])
+        return fail(err, errlen, where, "key '%s' set twice in %s (first at line %u)", key, sect,
+                    lines[idx]);
     uint64_t v = 0;
     int e = 0;
-    if (parse_value(k, val, &v, &e, err, errlen, where) < 0)
-        return -1;
+    int rc = parse_value(k, val, &v, &e, err, errlen, where);
+    if (rc < 0)
+        return rc;
     void *base = k->scope == S_GLOBAL ? (void *)c : d ? (void *)&d->set : (void *)&c->defaults;
     store(base, k, v, e);
     lines[idx] = line;
@@ -407,42 +360,23 @@ int dmp_balloon_config_parse(struct dmp_balloon_config *c, const char *text, siz
                              const char *fname, char *err, size_t errlen)
 {
     char where[512], sect[DMP_NAME_MAX + 16] = "";
-    char line[1024];
     struct dmp_balloon_domain_cfg *dom = NULL;
     bool in_section = false;
     bool other_service = false;     /* in [dmp]: dmpd's automatic DMP service parses it */
-    size_t pos = 0;
-    uint32_t lineno = 0;
-    while (pos < len) {
-        size_t end = pos;
-        while (end < len && text[end] != '\n')
-            end++;
-        lineno++;
+    struct dmp_conf_reader rd;
+    struct dmp_conf_line l;
+    dmp_conf_open(&rd, text, len);
+    while (dmp_conf_next(&rd, &l)) {
+        uint32_t lineno = l.lineno;
         snprintf(where, sizeof(where), "%s:%u", fname, lineno);
-        if (end - pos >= sizeof(line)) {
-            fail(err, errlen, where, "line longer than %zu characters", sizeof(line) - 1);
-            return -1;
-        }
-        size_t llen = end - pos;
-        memcpy(line, text + pos, llen);
-        line[llen] = '\0';
-        pos = end + 1;
-        if (strlen(line) != llen) {
-            fail(err, errlen, where, "NUL byte in line");
-            return -1;
-        }
-        dmp_conf_strip_comment(line);
-        char *s = dmp_str_trim(line);
-        if (!*s)
-            continue;
-        if (*s == '[') {
-            char *close = strchr(s, ']');
-            if (!close || *dmp_str_trim(close + 1)) {
-                fail(err, errlen, where, "malformed section header '%s'", s);
-                return -1;
-            }
-            *close = '\0';
-            char *name = dmp_str_trim(s + 1);
+        if (l.kind == DMP_CONF_TOO_LONG)
+            return fail(err, errlen, where, "line longer than %d characters", DMP_CONF_LINE_MAX);
+        if (l.kind == DMP_CONF_NUL)
+            return fail(err, errlen, where, "NUL byte in line");
+        if (l.kind == DMP_CONF_BAD_SECTION)
+            return fail(err, errlen, where, "malformed section header '%s'", l.text);
+        if (l.kind == DMP_CONF_SECTION) {
+            char *name = l.name;
             other_service = strcmp(name, "dmp") == 0;
             if (other_service) {
                 continue;
@@ -451,64 +385,54 @@ int dmp_balloon_config_parse(struct dmp_balloon_config *c, const char *text, siz
                 snprintf(sect, sizeof(sect), "[global]");
             } else if (strncmp(name, "domain", 6) == 0 && isspace((unsigned char)name[6])) {
                 char *dn = dmp_str_trim(name + 6);
-                if (!valid_domain_name(dn)) {
-                    fail(err, errlen, where, "bad domain name '%s' in section header", dn);
-                    return -1;
-                }
+                if (!valid_domain_name(dn))
+                    return fail(err, errlen, where, "bad domain name '%s' in section header", dn);
                 const struct dmp_balloon_domain_cfg *prev = dmp_balloon_config_find(c, dn);
-                if (prev && prev->section_line) {
-                    fail(err, errlen, where, "section [domain %s] appears twice (first at line %u)",
-                         dn, prev->section_line);
-                    return -1;
-                }
+                if (prev && prev->section_line)
+                    return fail(err, errlen, where, "section [domain %s] appears twice (first at line %u)",
+                                dn, prev->section_line);
                 dom = prev ? (struct dmp_balloon_domain_cfg *)prev : add_domain(c, dn);
                 if (!dom) {
                     fail(err, errlen, where, "out of memory");
-                    return -1;
+                    return -ENOMEM;
                 }
                 dom->section_line = lineno;
                 snprintf(sect, sizeof(sect), "[domain %s]", dn);
             } else {
-                fail(err, errlen, where, "unknown section [%s] (expected [global] or [domain <name>])",
-                     name);
-                return -1;
+                return fail(err, errlen, where, "unknown section [%s] (expected [global] or [domain <name>])",
+                            name);
             }
             in_section = true;
             continue;
         }
         if (other_service)
             continue;
-        char *eq = strchr(s, '=');
-        if (!eq) {
-            fail(err, errlen, where, "expected 'key = value', got '%s'", s);
-            return -1;
-        }
-        *eq = '\0';
-        char *key = dmp_str_trim(s), *val = dmp_str_trim(eq + 1);
-        if (!in_section) {
-            fail(err, errlen, where, "key '%s' before any section ([global] or [domain <name>])",
-                 key);
-            return -1;
-        }
-        if (!*val) {
-            fail(err, errlen, where, "key '%s' has no value in %s", key, sect);
-            return -1;
-        }
-        if (set_key(c, dom, key, val, lineno, where, sect, err, errlen) < 0)
-            return -1;
+        if (l.kind == DMP_CONF_NOT_KEY)
+            return fail(err, errlen, where, "expected 'key = value', got '%s'", l.text);
+        char *key = l.key, *val = l.value;
+        if (!in_section)
+            return fail(err, errlen, where, "key '%s' before any section ([global] or [domain <name>])",
+                        key);
+        if (!*val)
+            return fail(err, errlen, where, "key '%s' has no value in %s", key, sect);
+        int rc = set_key(c, dom, key, val, lineno, where, sect, err, errlen);
+        if (rc < 0)
+            return rc;
         /* min/max are checked as soon as both are known, so the message points at the
          * line that made them inconsistent. */
         size_t ki;
         if (find_key(key, &ki) && (ki == KEY_MIN || ki == KEY_MAX)) {
             struct dmp_guest_settings eff;
             dmp_balloon_config_domain(c, dom ? dom->name : NULL, &eff);
-            if (check_min_max(&eff, where, sect, err, errlen) < 0)
-                return -1;
+            rc = check_min_max(&eff, where, sect, err, errlen);
+            if (rc < 0)
+                return rc;
         }
     }
     snprintf(where, sizeof(where), "%s", fname);
-    if (check_global(c, where, err, errlen) < 0)
-        return -1;
+    int rc = check_global(c, where, err, errlen);
+    if (rc < 0)
+        return rc;
     /* Defaults set in [global] after a domain section can still contradict it. */
     for (size_t i = 0; i < c->n_domains; i++) {
         struct dmp_guest_settings eff;
@@ -516,8 +440,9 @@ int dmp_balloon_config_parse(struct dmp_balloon_config *c, const char *text, siz
         char sn[DMP_NAME_MAX + 16];
         snprintf(sn, sizeof(sn), "[domain %s]", c->domains[i].name);
         snprintf(where, sizeof(where), "%s:%u", fname, c->domains[i].section_line);
-        if (check_min_max(&eff, where, sn, err, errlen) < 0)
-            return -1;
+        rc = check_min_max(&eff, where, sn, err, errlen);
+        if (rc < 0)
+            return rc;
     }
     return 0;
 }
@@ -527,10 +452,9 @@ int dmp_balloon_config_load(struct dmp_balloon_config *c, const char *path, char
 {
     uint8_t *data;
     size_t len;
-    if (dmp_read_file(path, &data, &len) < 0) {
-        snprintf(err, errlen, "%s: cannot read: %s", path, strerror(errno));
-        return -1;
-    }
+    int rrc = dmp_read_file(path, &data, &len);
+    if (rrc < 0)
+        return dmp_errf(err, errlen, rrc, "%s: cannot read: %s", path, strerror(-rrc));
     const char *base = strrchr(path, '/');
     int rc = dmp_balloon_config_parse(c, (const char *)data, len, base ? base + 1 : path, err,
                                       errlen);
@@ -543,21 +467,15 @@ int dmp_balloon_config_override(struct dmp_balloon_config *c, const char *domain
 {
     char where[512], sect[DMP_NAME_MAX + 16], buf[512];
     snprintf(where, sizeof(where), "%s", source);
-    if (!valid_domain_name(domain)) {
-        fail(err, errlen, where, "bad domain name '%s'", domain);
-        return -1;
-    }
+    if (!valid_domain_name(domain))
+        return fail(err, errlen, where, "bad domain name '%s'", domain);
     snprintf(sect, sizeof(sect), "[domain %s]", domain);
-    if (strlen(kv) >= sizeof(buf)) {
-        fail(err, errlen, where, "override too long");
-        return -1;
-    }
+    if (strlen(kv) >= sizeof(buf))
+        return fail(err, errlen, where, "override too long");
     snprintf(buf, sizeof(buf), "%s", kv);
     char *eq = strchr(buf, '=');
-    if (!eq) {
-        fail(err, errlen, where, "expected key=value, got '%s'", kv);
-        return -1;
-    }
+    if (!eq)
+        return fail(err, errlen, where, "expected key=value, got '%s'", kv);
     *eq = '\0';
     char *key = dmp_str_trim(buf), *val = dmp_str_trim(eq + 1);
     /* Work on a copy so a rejected override leaves the configuration as it was. */
@@ -569,8 +487,9 @@ int dmp_balloon_config_override(struct dmp_balloon_config *c, const char *domain
         memset(&tmp, 0, sizeof(tmp));
         snprintf(tmp.name, sizeof(tmp.name), "%s", domain);
     }
-    if (set_key(c, &tmp, key, val, 0, where, sect, err, errlen) < 0)
-        return -1;
+    int rc = set_key(c, &tmp, key, val, 0, where, sect, err, errlen);
+    if (rc < 0)
+        return rc;
     struct dmp_guest_settings eff = c->defaults;
     for (size_t i = 0; i < NKEYS; i++) {
         if (keys[i].scope != S_DOMAIN || !(tmp.set_mask & (1u << i)))
@@ -580,13 +499,14 @@ int dmp_balloon_config_override(struct dmp_balloon_config *c, const char *domain
         else
             store(&eff, &keys[i], load_num(&tmp.set, &keys[i]), 0);
     }
-    if (check_min_max(&eff, where, sect, err, errlen) < 0)
-        return -1;
+    rc = check_min_max(&eff, where, sect, err, errlen);
+    if (rc < 0)
+        return rc;
     struct dmp_balloon_domain_cfg *d = prev ? (struct dmp_balloon_domain_cfg *)prev
                                             : add_domain(c, domain);
     if (!d) {
         fail(err, errlen, where, "out of memory");
-        return -1;
+        return -ENOMEM;
     }
     *d = tmp;
     return 0;
@@ -612,10 +532,8 @@ int dmp_balloon_config_serialize(const struct dmp_balloon_config *c, char **out,
     char *buf = NULL;
     size_t n = 0;
     FILE *f = open_memstream(&buf, &n);
-    if (!f) {
-        errno = ENOMEM;
-        return -1;
-    }
+    if (!f)
+        return -ENOMEM;
     fprintf(f, "# dmpd effective settings (written by dmpd; parsed back on restart)\n[global]\n");
     for (size_t i = 0; i < NKEYS; i++)
         emit(f, keys[i].scope == S_GLOBAL ? (const void *)c : (const void *)&c->defaults, &keys[i]);
@@ -627,8 +545,7 @@ int dmp_balloon_config_serialize(const struct dmp_balloon_config *c, char **out,
     }
     if (fclose(f) != 0) {
         free(buf);
-        errno = ENOMEM;
-        return -1;
+        return -ENOMEM;
     }
     *out = buf;
     if (len)

@@ -7,10 +7,8 @@
 int lru_stack_init(struct lru_stack *s, uint64_t cap)
 {
     memset(s, 0, sizeof(*s));
-    if (cap == 0) {
-        errno = EINVAL;
-        return -1;
-    }
+    if (cap == 0)
+        return -EINVAL;
     s->cap = cap;
     s->tcap = 2 * cap + 64;
     s->fen = calloc(s->tcap, sizeof(*s->fen));
@@ -18,8 +16,7 @@ int lru_stack_init(struct lru_stack *s, uint64_t cap)
     s->next_seq = 1;
     if (!s->fen || !s->seq_gfn || u64map_init(&s->where, cap) < 0) {
         lru_stack_free(s);
-        errno = ENOMEM;
-        return -1;
+        return -ENOMEM;
     }
     return 0;
 }
@@ -109,9 +106,7 @@ int lru_stack_access(struct lru_stack *s, uint64_t gfn, uint64_t *depth)
     fen_add(s, q, +1);
     s->seq_gfn[q] = gfn + 1;
     s->live++;
-    if (u64map_put(&s->where, gfn, q) < 0) {
-        errno = ENOMEM;     /* cannot happen: live <= cap entries */
-        return -1;
-    }
+    if (u64map_put(&s->where, gfn, q) < 0)
+        return -ENOMEM;     /* cannot happen: live <= cap entries */
     return 0;
 }

@@ -25,7 +25,7 @@ struct lru_stack {
 int lru_stack_init(struct lru_stack *s, uint64_t cap);
 void lru_stack_free(struct lru_stack *s);
 /* Record an access; *depth is the page's 1-based stack depth before the access, or 0 if the
- * page was not in the stack (first touch, or forgotten). Returns -1 on ENOMEM only. */
+ * page was not in the stack (first touch, or forgotten). Returns 0, or -ENOMEM only. */
 int lru_stack_access(struct lru_stack *s, uint64_t gfn, uint64_t *depth);
 
 #endif

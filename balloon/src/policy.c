@@ -25,7 +25,7 @@ int dmp_policy_kind_parse(const char *s, enum dmp_policy_kind *k)
             return 0;
         }
     }
-    return -1;
+    return -EINVAL;
 }
 
 const char *dmp_guest_state_name(enum dmp_guest_state s)
@@ -337,15 +337,11 @@ int dmp_policy_step(const struct dmp_policy_params *pp, const struct dmp_host_in
                     const struct dmp_guest_input *in, struct dmp_guest_track *track, size_t n,
                     struct dmp_decision *out, struct dmp_policy_summary *sum)
 {
-    if (!pp->granularity_kib || pp->granularity_kib % 4 || h->reserve_kib > h->budget_kib) {
-        errno = EINVAL;
-        return -1;
-    }
+    if (!pp->granularity_kib || pp->granularity_kib % 4 || h->reserve_kib > h->budget_kib)
+        return -EINVAL;
     for (size_t i = 0; i < n; i++) {
-        if (track[i].domid != in[i].domid || in[i].set.weight == 0) {
-            errno = EINVAL;
-            return -1;
-        }
+        if (track[i].domid != in[i].domid || in[i].set.weight == 0)
+            return -EINVAL;
     }
     struct work *w = calloc(n ? n : 1, sizeof(*w));
     uint64_t *lo = calloc(n ? n : 1, sizeof(uint64_t));
@@ -354,8 +350,7 @@ int dmp_policy_step(const struct dmp_policy_params *pp, const struct dmp_host_in
     uint32_t *wt = calloc(n ? n : 1, sizeof(uint32_t));
     if (!w || !lo || !hi || !base || !wt) {
         free(w); free(lo); free(hi); free(base); free(wt);
-        errno = ENOMEM;
-        return -1;
+        return -ENOMEM;
     }
     const uint64_t gran = pp->granularity_kib, now = h->now_ms;
     const uint64_t avail = h->budget_kib - h->reserve_kib;
@@ -422,8 +417,7 @@ int dmp_policy_step(const struct dmp_policy_params *pp, const struct dmp_host_in
     if (!mlo || !mhi || !mout || !mw) {
         free(mlo); free(mhi); free(mout); free(mw);
         free(w); free(lo); free(hi); free(base); free(wt);
-        errno = ENOMEM;
-        return -1;
+        return -ENOMEM;
     }
     for (size_t i = 0; i < n; i++) {
         if (w[i].fixed)

@@ -2,6 +2,7 @@
 
 #include "dmpcommon/json.h"
 
+#include <errno.h>
 #include <inttypes.h>
 
 static const struct {
@@ -64,9 +65,9 @@ int dmp_balloon_log_decision(FILE *f, const struct dmp_decision *d)
     decision_fields(&j, d);
     dmp_json_obj_end(&j);
     if (dmp_json_finish(&j) < 0)
-        return -1;
+        return -EINVAL;
     fputc('\n', f);
-    return ferror(f) ? -1 : 0;
+    return ferror(f) ? -EIO : 0;
 }
 
 int dmp_balloon_metrics_json(FILE *f, const struct dmp_policy_summary *s,
@@ -99,9 +100,9 @@ int dmp_balloon_metrics_json(FILE *f, const struct dmp_policy_summary *s,
     dmp_json_arr_end(&j);
     dmp_json_obj_end(&j);
     if (dmp_json_finish(&j) < 0)
-        return -1;
+        return -EINVAL;
     fputc('\n', f);
-    return ferror(f) ? -1 : 0;
+    return ferror(f) ? -EIO : 0;
 }
 
 /* Label values escape backslash, double quote and newline (exposition format). */

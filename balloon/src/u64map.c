@@ -1,5 +1,7 @@
 #include "u64map.h"
 
+#include <errno.h>
+
 #include <stdlib.h>
 
 static size_t slot_of(const struct u64map *m, uint64_t key)
@@ -19,7 +21,7 @@ int u64map_init(struct u64map *m, size_t max_entries)
     m->limit = max_entries;
     if (!m->keys || !m->vals) {
         u64map_free(m);
-        return -1;
+        return -ENOMEM;
     }
     return 0;
 }
@@ -46,7 +48,7 @@ uint64_t *u64map_get(const struct u64map *m, uint64_t key)
 int u64map_put(struct u64map *m, uint64_t key, uint64_t val)
 {
     if (key == UINT64_MAX)
-        return -1;
+        return -EINVAL;
     size_t h = slot_of(m, key);
     for (size_t i = 0; i <= m->mask; i++, h = (h + 1) & m->mask) {
         if (m->keys[h] == key + 1) {
@@ -55,14 +57,14 @@ int u64map_put(struct u64map *m, uint64_t key, uint64_t val)
         }
         if (m->keys[h] == 0) {
             if (m->count >= m->limit)
-                return -1;
+                return -ENOSPC;
             m->keys[h] = key + 1;
             m->vals[h] = val;
             m->count++;
             return 0;
         }
     }
-    return -1;
+    return -ENOSPC;
 }
 
 bool u64map_del(struct u64map *m, uint64_t key)

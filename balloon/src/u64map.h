@@ -18,7 +18,8 @@ struct u64map {
 int u64map_init(struct u64map *m, size_t max_entries);
 void u64map_free(struct u64map *m);
 uint64_t *u64map_get(const struct u64map *m, uint64_t key);
-/* Returns 0, or -1 when the map already holds max_entries keys (or key == UINT64_MAX). */
+/* Returns 0, or -ENOSPC when the map already holds max_entries keys (-EINVAL for key ==
+ * UINT64_MAX). u64map_init returns 0 or -ENOMEM. */
 int u64map_put(struct u64map *m, uint64_t key, uint64_t val);
 bool u64map_del(struct u64map *m, uint64_t key);
 

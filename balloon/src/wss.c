@@ -1,5 +1,6 @@
 #include "dmpballoon/wss.h"
 
+#include <errno.h>
 #include <math.h>
 #include <string.h>
 
@@ -22,7 +23,7 @@ int dmp_wss_method_parse(const char *s, enum dmp_wss_method *m)
             return 0;
         }
     }
-    return -1;
+    return -EINVAL;
 }
 
 void dmp_wss_smoother_init(struct dmp_wss_smoother *s, uint64_t fast_halflife_ms,

@@ -57,14 +57,11 @@ int dmp_wss_mrc_new(struct dmp_wss_mrc **out, const struct dmp_wss_mrc_params *p
     if (p->max_pages == 0 || p->bucket_pages == 0 || p->hot_pages == 0 ||
         p->hot_pages >= p->max_pages || !(p->target_miss > 0 && p->target_miss < 1) ||
         !(p->decay > 0 && p->decay <= 1) || !(p->z >= 0)) {
-        errno = EINVAL;
-        return -1;
+        return -EINVAL;
     }
     struct dmp_wss_mrc *m = calloc(1, sizeof(*m));
-    if (!m) {
-        errno = ENOMEM;
-        return -1;
-    }
+    if (!m)
+        return -ENOMEM;
     m->p = *p;
     m->nb = (size_t)((p->max_pages + p->bucket_pages - 1) / p->bucket_pages);
     m->hist = calloc(m->nb + 1, sizeof(*m->hist));
@@ -73,8 +70,7 @@ int dmp_wss_mrc_new(struct dmp_wss_mrc **out, const struct dmp_wss_mrc_params *p
     if (!m->hist || !m->snap || !m->ring || u64map_init(&m->hot, p->hot_pages) < 0 ||
         lru_stack_init(&m->stack, p->max_pages) < 0) {
         dmp_wss_mrc_free(m);
-        errno = ENOMEM;
-        return -1;
+        return -ENOMEM;
     }
     dmp_wss_smoother_init(&m->smooth, p->fast_halflife_ms, p->slow_halflife_ms);
     m->last.method = DMP_WSS_MRC;
@@ -119,14 +115,13 @@ static void make_hot(struct dmp_wss_mrc *m, uint64_t gfn)
 
 int dmp_wss_mrc_access(struct dmp_wss_mrc *m, uint64_t gfn, uint64_t time_ms)
 {
-    if (time_ms < m->last_time_ms) {
-        errno = EINVAL;
-        return -1;
-    }
+    if (time_ms < m->last_time_ms)
+        return -EINVAL;
     m->last_time_ms = time_ms;
     uint64_t depth;
-    if (lru_stack_access(&m->stack, gfn, &depth) < 0)
-        return -1;
+    int rc = lru_stack_access(&m->stack, gfn, &depth);
+    if (rc < 0)
+        return rc;
     size_t b = depth == 0 ? m->nb : (size_t)((depth - 1) / m->p.bucket_pages);
     if (b > m->nb)
         b = m->nb;
@@ -154,10 +149,8 @@ static uint64_t pages_at_rank(const struct dmp_wss_mrc *m, double rank)
 int dmp_wss_mrc_end_interval(struct dmp_wss_mrc *m, uint64_t now_ms, uint64_t interval_ms,
                              uint64_t guest_pages)
 {
-    if (guest_pages == 0) {
-        errno = EINVAL;
-        return -1;
-    }
+    if (guest_pages == 0)
+        return -EINVAL;
     memcpy(m->snap, m->hist, (m->nb + 1) * sizeof(*m->snap));
     double n = 0;
     for (size_t b = 0; b <= m->nb; b++)
@@ -236,13 +229,12 @@ void dmp_wss_mrc_estimate(const struct dmp_wss_mrc *m, struct dmp_wss_estimate *
 
 static int mrc_update(void *impl, const struct dmp_wss_observation *o)
 {
-    if (o->n_accesses && !o->accesses) {
-        errno = EINVAL;
-        return -1;
-    }
+    if (o->n_accesses && !o->accesses)
+        return -EINVAL;
     for (size_t i = 0; i < o->n_accesses; i++) {
-        if (dmp_wss_mrc_access(impl, o->accesses[i].gfn, o->accesses[i].time_ms) < 0)
-            return -1;
+        int rc = dmp_wss_mrc_access(impl, o->accesses[i].gfn, o->accesses[i].time_ms);
+        if (rc < 0)
+            return rc;
     }
     return dmp_wss_mrc_end_interval(impl, o->now_ms, o->interval_ms, o->guest_pages);
 }
@@ -267,8 +259,9 @@ static const struct dmp_wss_ops mrc_ops = {
 int dmp_wss_mrc_create(struct dmp_wss *w, const struct dmp_wss_mrc_params *p)
 {
     struct dmp_wss_mrc *m;
-    if (dmp_wss_mrc_new(&m, p) < 0)
-        return -1;
+    int rc = dmp_wss_mrc_new(&m, p);
+    if (rc < 0)
+        return rc;
     w->ops = &mrc_ops;
     w->impl = m;
     return 0;

@@ -91,13 +91,10 @@ long dmp_wss_select_sample(struct dmp_rng *rng, const struct dmp_gfn_range *rang
     for (size_t i = 0; i < n_ranges; i++) {
         if (ranges[i].count > UINT64_MAX - total ||
             ranges[i].count > UINT64_MAX - ranges[i].start) {
-            errno = EINVAL;
-            return -1;
+            return -EINVAL;
         }
-        if (i > 0 && ranges[i].start < ranges[i - 1].start + ranges[i - 1].count) {
-            errno = EINVAL;     /* must be ascending and disjoint to keep "distinct" true */
-            return -1;
-        }
+        if (i > 0 && ranges[i].start < ranges[i - 1].start + ranges[i - 1].count)
+            return -EINVAL;     /* must be ascending and disjoint to keep "distinct" true */
         total += ranges[i].count;
     }
     if (n == 0 || total == 0)
@@ -106,10 +103,8 @@ long dmp_wss_select_sample(struct dmp_rng *rng, const struct dmp_gfn_range *rang
         n = (size_t)total;
 
     struct idxset chosen;
-    if (idxset_init(&chosen, n) < 0) {
-        errno = ENOMEM;
-        return -1;
-    }
+    if (idxset_init(&chosen, n) < 0)
+        return -ENOMEM;
     size_t got = 0;
     /* Rejection sampling: uniform over eligible pages. The attempt bound only matters when
      * almost everything is hot or n is close to the population. */
@@ -180,10 +175,8 @@ void dmp_wilson_interval(uint64_t k, uint64_t n, double z, double *lo, double *h
 int dmp_wss_sampling_add(struct dmp_wss_sampling *s, uint32_t sampled, uint32_t touched,
                          uint64_t guest_pages, uint64_t now_ms, uint64_t interval_ms)
 {
-    if (sampled == 0 || touched > sampled || sampled > guest_pages) {
-        errno = EINVAL;
-        return -1;
-    }
+    if (sampled == 0 || touched > sampled || sampled > guest_pages)
+        return -EINVAL;
     double lo, hi, total = (double)guest_pages * DMP_PAGE_SIZE;
     dmp_wilson_interval(touched, sampled, s->p.z, &lo, &hi);
     struct dmp_wss_series x = {
@@ -234,10 +227,8 @@ static const struct dmp_wss_ops sampling_ops = {
 int dmp_wss_sampling_create(struct dmp_wss *w, const struct dmp_wss_sampling_params *p)
 {
     struct dmp_wss_sampling *s = malloc(sizeof(*s));
-    if (!s) {
-        errno = ENOMEM;
-        return -1;
-    }
+    if (!s)
+        return -ENOMEM;
     dmp_wss_sampling_init(s, p);
     w->ops = &sampling_ops;
     w->impl = s;

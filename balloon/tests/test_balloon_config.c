@@ -2,6 +2,7 @@
 #include "dmpballoon/balloon_config.h"
 #include "dmpcommon/test.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -123,18 +124,21 @@ static void test_errors(void)
           "dmpd.conf: granularity 6k is not a multiple of the 4k page" },
         { "[global]\nmin =\n", "dmpd.conf:2: key 'min' has no value in [global]" },
         { "[domain web\n", "dmpd.conf:1: malformed section header '[domain web'" },
+        { "[global]\n[dmp] extra\n", "dmpd.conf:2: malformed section header '[dmp] extra'" },
+        { "[dmp]\nwhatever the dmp service reads\n[global]\nnonsense\n",
+          "dmpd.conf:4: expected 'key = value', got 'nonsense'" },
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         struct dmp_balloon_config c;
         char err[256] = "";
-        CHECK(parse(&c, cases[i].text, err, sizeof(err)) == -1);
+        CHECK(parse(&c, cases[i].text, err, sizeof(err)) == -EINVAL);
         CHECK_STREQ(err, cases[i].msg);
         dmp_balloon_config_free(&c);
     }
     struct dmp_balloon_config c;
     char err[256];
     dmp_balloon_config_init(&c);
-    CHECK(dmp_balloon_config_load(&c, "/nonexistent/dmpd.conf", err, sizeof(err)) == -1);
+    CHECK(dmp_balloon_config_load(&c, "/nonexistent/dmpd.conf", err, sizeof(err)) == -ENOENT);
     CHECK(strstr(err, "/nonexistent/dmpd.conf: cannot read") == err);
     dmp_balloon_config_free(&c);
 }
@@ -152,12 +156,12 @@ static void test_overrides_and_round_trip(void)
     CHECK_EQ_U64(s.weight, 50);
     dmp_balloon_config_domain(&c, "new", &s);
     CHECK_EQ_U64(s.max_kib, 3ULL << 20);
-    CHECK(dmp_balloon_config_override(&c, "web", "weigth=5", src, err, sizeof(err)) == -1);
+    CHECK(dmp_balloon_config_override(&c, "web", "weigth=5", src, err, sizeof(err)) == -EINVAL);
     CHECK_STREQ(err, "xenstore /local/domain/3/dmp: key 'weigth' unknown in [domain web]");
-    CHECK(dmp_balloon_config_override(&c, "web", "min=4g", src, err, sizeof(err)) == -1);
+    CHECK(dmp_balloon_config_override(&c, "web", "min=4g", src, err, sizeof(err)) == -EINVAL);
     CHECK_STREQ(err, "xenstore /local/domain/3/dmp: min 4g is above max 2g in [domain web]");
-    CHECK(dmp_balloon_config_override(&c, "web", "reserve=1g", src, err, sizeof(err)) == -1);
-    CHECK(dmp_balloon_config_override(&c, "web", "nonsense", src, err, sizeof(err)) == -1);
+    CHECK(dmp_balloon_config_override(&c, "web", "reserve=1g", src, err, sizeof(err)) == -EINVAL);
+    CHECK(dmp_balloon_config_override(&c, "web", "nonsense", src, err, sizeof(err)) == -EINVAL);
     dmp_balloon_config_domain(&c, "web", &s);
     CHECK_EQ_U64(s.min_kib, 512ULL << 10);       /* rejected overrides changed nothing */
     CHECK_EQ_U64(s.weight, 50);
@@ -201,9 +205,63 @@ static void test_overrides_and_round_trip(void)
     dmp_balloon_config_free(&c);
 }
 
+/* Durations and counts go through common's parsers (dmp_parse_duration_ms, dmp_parse_u64_dec):
+ * the same units as before, and the same refusals. */
+static void test_units(void)
+{
+    static const struct { const char *text; uint64_t ms; } durs[] = {
+        { "[global]\ninterval = 750ms\n", 750 }, { "[global]\ninterval = 7\n", 7000 },
+        { "[global]\ninterval = 2m\n", 120000 }, { "[global]\ninterval = 2min\n", 120000 },
+        { "[global]\ninterval = 1h\n", 3600000 },
+    };
+    char err[256];
+    for (size_t i = 0; i < sizeof(durs) / sizeof(durs[0]); i++) {
+        struct dmp_balloon_config c;
+        CHECK(parse(&c, durs[i].text, err, sizeof(err)) == 0);
+        CHECK_EQ_U64(c.interval_ms, durs[i].ms);
+        dmp_balloon_config_free(&c);
+    }
+    static const char *const bad[] = { "[global]\ninterval = 5d\n", "[global]\ninterval = -5s\n",
+                                       "[global]\ninterval = 1.5s\n", "[global]\ninterval = 99999999999999999999s\n",
+                                       "[global]\nnoballoon-after = 0x10\n", "[global]\nmrc-target = +5%\n",
+                                       "[global]\nsample-pages = 1e3\n" };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        struct dmp_balloon_config c;
+        err[0] = '\0';
+        CHECK(parse(&c, bad[i], err, sizeof(err)) < 0 && strstr(err, "dmpd.conf:2: bad value") == err);
+        dmp_balloon_config_free(&c);
+    }
+    struct dmp_balloon_config c;
+    CHECK(parse(&c, "[global]\nmrc-target = 007%\nnoballoon-after = 010\n", err, sizeof(err)) == 0);
+    CHECK_EQ_U64(c.mrc_target_pct, 7);
+    CHECK_EQ_U64(c.params.noballoon_after, 10);    /* decimal, not octal */
+    dmp_balloon_config_free(&c);
+}
+
+/* Lines no parser can read stop the whole file, in any section. */
+static void test_unreadable_lines(void)
+{
+    char text[2048] = "[dmp]\nmode = observe\nk = ";
+    size_t n = strlen(text);
+    memset(text + n, 'v', 1100);
+    strcpy(text + n + 1100, "\n");
+    struct dmp_balloon_config c;
+    char err[256] = "";
+    CHECK(parse(&c, text, err, sizeof(err)) == -EINVAL);
+    CHECK_STREQ(err, "dmpd.conf:3: line longer than 1023 characters");
+    dmp_balloon_config_free(&c);
+    static const char nul[] = "[global]\ninterval = 5s\0junk\n";
+    dmp_balloon_config_init(&c);
+    CHECK(dmp_balloon_config_parse(&c, nul, sizeof(nul) - 1, "dmpd.conf", err, sizeof(err)) == -EINVAL);
+    CHECK_STREQ(err, "dmpd.conf:2: NUL byte in line");
+    dmp_balloon_config_free(&c);
+}
+
 int main(void)
 {
     test_good();
+    test_unreadable_lines();
+    test_units();
     test_errors();
     test_overrides_and_round_trip();
     return DMP_TEST_SUMMARY("balloon_config");

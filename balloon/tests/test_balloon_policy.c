@@ -4,6 +4,7 @@
 #include "dmpballoon/balloon_rng.h"
 #include "dmpcommon/test.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -642,13 +643,13 @@ static void test_bad_input(void)
     tracks_for(in, t, 1);
     struct dmp_decision d[1];
     struct dmp_host_input h = { .now_ms = 0, .budget_kib = 1 * GiB, .reserve_kib = 2 * GiB };
-    CHECK(dmp_policy_step(&p, &h, in, t, 1, d, NULL) == -1);
+    CHECK(dmp_policy_step(&p, &h, in, t, 1, d, NULL) == -EINVAL);
     h.reserve_kib = 0;
     t[0].domid = 5;
-    CHECK(dmp_policy_step(&p, &h, in, t, 1, d, NULL) == -1);
+    CHECK(dmp_policy_step(&p, &h, in, t, 1, d, NULL) == -EINVAL);
     t[0].domid = 1;
     in[0].set.weight = 0;
-    CHECK(dmp_policy_step(&p, &h, in, t, 1, d, NULL) == -1);
+    CHECK(dmp_policy_step(&p, &h, in, t, 1, d, NULL) == -EINVAL);
 }
 
 int main(void)

@@ -8,6 +8,7 @@
 #include "../src/lru_stack.h"
 #include "../src/u64map.h"
 
+#include <errno.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,7 +29,7 @@ static void test_u64map(void)
         if (dmp_rng_below(&r, 2)) {
             int rc = u64map_put(&m, k, (uint64_t)it);
             if (shadow[k] == UINT64_MAX && count >= 500) {
-                ok &= rc == -1;
+                ok &= rc == -ENOSPC;
             } else {
                 ok &= rc == 0;
                 count += shadow[k] == UINT64_MAX;
@@ -266,7 +267,7 @@ static void test_scan_larger_than_memory_and_interface(void)
     struct dmp_page_access back = { 1, 0 };
     struct dmp_wss_observation o = { .now_ms = 99000, .interval_ms = 1000, .guest_pages = G,
                                      .accesses = &back, .n_accesses = 1 };
-    CHECK(dmp_wss_update(&w, &o) == -1);
+    CHECK(dmp_wss_update(&w, &o) == -EINVAL);
     free(acc);
 
     /* The hot list keeps the sampler off hot pages (the predicate works as a dmp_gfn_pred). */
@@ -284,7 +285,7 @@ static void test_scan_larger_than_memory_and_interface(void)
     /* Bad parameters are refused. */
     struct dmp_wss_mrc *bad;
     p.hot_pages = G;
-    CHECK(dmp_wss_mrc_new(&bad, &p) == -1);
+    CHECK(dmp_wss_mrc_new(&bad, &p) == -EINVAL);
 }
 
 int main(void)

@@ -3,6 +3,7 @@
 #include "dmpcommon/test.h"
 #include "dmpballoon/wss_sampling.h"
 
+#include <errno.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -51,7 +52,7 @@ static void test_selector(void)
 
     /* Overlapping ranges are refused rather than silently producing duplicates. */
     struct dmp_gfn_range bad[] = { { 0, 10 }, { 5, 10 } };
-    CHECK(dmp_wss_select_sample(&rng, bad, 2, NULL, NULL, o2, 4) == -1);
+    CHECK(dmp_wss_select_sample(&rng, bad, 2, NULL, NULL, o2, 4) == -EINVAL);
 
     /* Uniformity: 10 equal slices of 10000 pages each get their share of 200000 draws. */
     struct dmp_gfn_range big[] = { { 0, 100000 } };
@@ -238,9 +239,9 @@ static void test_input_errors_and_wilson(void)
     dmp_wss_sampling_params_default(&p, 1000);
     struct dmp_wss_sampling s;
     dmp_wss_sampling_init(&s, &p);
-    CHECK(dmp_wss_sampling_add(&s, 10, 11, 100, 1, 1) == -1);
-    CHECK(dmp_wss_sampling_add(&s, 0, 0, 100, 1, 1) == -1);
-    CHECK(dmp_wss_sampling_add(&s, 200, 1, 100, 1, 1) == -1);
+    CHECK(dmp_wss_sampling_add(&s, 10, 11, 100, 1, 1) == -EINVAL);
+    CHECK(dmp_wss_sampling_add(&s, 0, 0, 100, 1, 1) == -EINVAL);
+    CHECK(dmp_wss_sampling_add(&s, 200, 1, 100, 1, 1) == -EINVAL);
     struct dmp_wss_estimate e;
     dmp_wss_sampling_estimate(&s, &e);
     CHECK(!e.valid);

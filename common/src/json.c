@@ -1,7 +1,9 @@
 #include "dmpcommon/json.h"
 
+#include <errno.h>
 #include <inttypes.h>
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 void dmp_json_init(struct dmp_json *j, FILE *out, bool pretty)
@@ -12,6 +14,30 @@ void dmp_json_init(struct dmp_json *j, FILE *out, bool pretty)
     j->after_key = false;
     j->pretty = pretty;
     j->error = false;
+    j->mem = NULL;
+    j->memlen = 0;
+}
+
+int dmp_json_init_mem(struct dmp_json *j, bool pretty)
+{
+    dmp_json_init(j, NULL, pretty);
+    /* The stream updates j->mem and j->memlen on every flush and at fclose. */
+    j->out = open_memstream(&j->mem, &j->memlen);
+    return j->out ? 0 : -ENOMEM;
+}
+
+char *dmp_json_mem_take(struct dmp_json *j, size_t *len)
+{
+    bool ok = j->out && fclose(j->out) == 0;
+    char *text = ok ? j->mem : NULL;
+    if (!ok)
+        free(j->mem);
+    if (len)
+        *len = ok ? j->memlen : 0;
+    j->out = NULL;
+    j->mem = NULL;
+    j->memlen = 0;
+    return text;
 }
 
 static void indent(struct dmp_json *j)
@@ -174,5 +200,5 @@ int dmp_json_finish(struct dmp_json *j)
     if (j->pretty)
         fputc('\n', j->out);
     fflush(j->out);
-    return (j->error || j->depth != 0 || j->after_key) ? -1 : 0;
+    return (j->error || j->depth != 0 || j->after_key) ? -EINVAL : 0;
 }

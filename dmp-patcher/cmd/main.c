@@ -118,8 +118,9 @@ static int read_hot(const char *path, uint64_t **out, size_t *n)
 {
     uint8_t *data;
     size_t len;
-    if (dmp_read_file(path, &data, &len) != 0) {
-        fprintf(stderr, "dmp-patcher: %s: %s\n", path, strerror(errno));
+    int rrc = dmp_read_file(path, &data, &len);
+    if (rrc != 0) {
+        fprintf(stderr, "dmp-patcher: %s: %s\n", path, strerror(-rrc));
         return 2;
     }
     size_t cap = 16, cnt = 0;

@@ -263,10 +263,9 @@ int dmp_kimage_open_file(const char *path, struct dmp_kimage **out, char *err, s
     *out = NULL;
     uint8_t *buf = NULL;
     size_t len = 0;
-    if (dmp_read_file(path, &buf, &len) < 0) {
-        int e = errno ? errno : EIO;
-        return kimage_err(err, errlen, -e, "%s: %s", path, strerror(e));
-    }
+    int rrc = dmp_read_file(path, &buf, &len);
+    if (rrc < 0)
+        return kimage_err(err, errlen, rrc, "%s: %s", path, strerror(-rrc));
     int r = open_owned(buf, len, KIMAGE_DEFAULT_MAX_DECOMPRESSED, out, err, errlen);
     if (r < 0 && err && errlen) {
         char msg[256];

@@ -431,7 +431,7 @@ void pt_run_phase(int phase, const struct pt_config *cfg, struct pt_result *r)
         fail(r, "getrusage: %s", strerror(errno));
         return;
     }
-    uint64_t t0 = wl_now_ns();
+    uint64_t t0 = dmp_mono_ns();
     switch (phase) {
     case PT_FORKEXEC:  run_forkexec(cfg, r); break;
     case PT_MMAP:      run_mmap(cfg, r); break;
@@ -441,7 +441,7 @@ void pt_run_phase(int phase, const struct pt_config *cfg, struct pt_result *r)
     case PT_PIPELINE:  run_pipeline(cfg, r); break;
     default:           fail(r, "unknown phase %d", phase); return;
     }
-    r->ns_total = wl_now_ns() - t0;
+    r->ns_total = dmp_mono_ns() - t0;
     if (wl_faults_self(&s1) != 0 || wl_faults_children(&c1) != 0) {
         fail(r, "getrusage: %s", strerror(errno));
         return;

@@ -129,10 +129,7 @@ static int parse_iters(const char *s, uint64_t iters[PT_NPHASES], bool explicit_
     return rc;
 }
 
-static int parse_pages(const char *opt, const char *s, uint64_t *v)
-{
-    return wl_parse_count(opt, s, 1, 1u << 22, v);
-}
+#define PAGES_MAX (1u << 22)        /* of any one phase's mapping: 16 GiB */
 
 /* The path forkexec re-executes: /proc/self/exe when /proc is mounted, else argv[0]. */
 static const char *find_self(const char *argv0)
@@ -182,11 +179,21 @@ static int parse_args(int argc, char **argv, struct opts *o)
     bool explicit_iters[PT_NPHASES] = { false };
     double scale = 1.0;
     const char *self = NULL;
-    uint64_t v;
-    int c;
-    opterr = 0;
-    while ((c = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
+    uint64_t sync_timeout = o->sync_timeout;
+    const struct wl_count_opt counts[] = {
+        { O_ROUNDS, "--rounds", 0, UINT32_MAX, &o->rounds },
+        { O_SYNC_TIMEOUT, "--sync-timeout", 1, 86400, &sync_timeout },
+        { O_MMAP_PAGES, "--mmap-pages", 1, PAGES_MAX, &o->cfg.mmap_pages },
+        { O_MPROT_PAGES, "--mprotect-pages", 1, PAGES_MAX, &o->cfg.mprotect_pages },
+        { O_PF_PAGES, "--pf-pages", 1, PAGES_MAX, &o->cfg.pf_pages },
+        { O_FORK_PAGES, "--fork-pages", 1, PAGES_MAX, &o->cfg.fork_pages },
+        { O_COW_PAGES, "--cow-pages", 1, PAGES_MAX, &o->cfg.cow_pages },
+    };
+    const struct wl_cmdline cl = { lo, O_HELP, usage, counts, sizeof counts / sizeof counts[0] };
+    for (int c; (c = wl_getopt(argc, argv, &cl)) != -1;) {
         switch (c) {
+        case WL_OPT_BAD:
+            return -1;
         case O_PHASES:
             if (parse_phases(optarg, o->selected) != 0)
                 return -1;
@@ -205,43 +212,14 @@ static int parse_args(int argc, char **argv, struct opts *o)
             }
             break;
         }
-        case O_ROUNDS:
-            if (wl_parse_count("--rounds", optarg, 0, UINT32_MAX, &o->rounds) != 0)
-                return -1;
-            break;
         case O_SYNC:
             o->sync = true;
-            break;
-        case O_SYNC_TIMEOUT:
-            if (wl_parse_count("--sync-timeout", optarg, 1, 86400, &v) != 0)
-                return -1;
-            o->sync_timeout = (unsigned)v;
             break;
         case O_JSON:
             o->json = true;
             break;
         case O_NO_JSON:
             o->json = false;
-            break;
-        case O_MMAP_PAGES:
-            if (parse_pages("--mmap-pages", optarg, &o->cfg.mmap_pages) != 0)
-                return -1;
-            break;
-        case O_MPROT_PAGES:
-            if (parse_pages("--mprotect-pages", optarg, &o->cfg.mprotect_pages) != 0)
-                return -1;
-            break;
-        case O_PF_PAGES:
-            if (parse_pages("--pf-pages", optarg, &o->cfg.pf_pages) != 0)
-                return -1;
-            break;
-        case O_FORK_PAGES:
-            if (parse_pages("--fork-pages", optarg, &o->cfg.fork_pages) != 0)
-                return -1;
-            break;
-        case O_COW_PAGES:
-            if (parse_pages("--cow-pages", optarg, &o->cfg.cow_pages) != 0)
-                return -1;
             break;
         case O_SELF:
             self = optarg;
@@ -253,20 +231,9 @@ static int parse_args(int argc, char **argv, struct opts *o)
                 return -1;
             }
             break;
-        case O_HELP:
-        case 'h':
-            usage(stdout);
-            exit(WL_EXIT_OK);
-        default:
-            fprintf(stderr, "error: unknown or incomplete option \"%s\" (see --help)\n",
-                    argv[optind - 1]);
-            return -1;
         }
     }
-    if (optind < argc) {
-        fprintf(stderr, "error: unexpected argument \"%s\" (see --help)\n", argv[optind]);
-        return -1;
-    }
+    o->sync_timeout = (unsigned)sync_timeout;
     if (o->cfg.cow_pages > o->cfg.fork_pages) {
         fprintf(stderr, "error: --cow-pages (%" PRIu64 ") exceeds --fork-pages (%" PRIu64 ")\n",
                 o->cfg.cow_pages, o->cfg.fork_pages);

@@ -3,11 +3,12 @@
 #include "dmpcommon/util.h"
 
 #include <errno.h>
+#include <getopt.h>
 #include <inttypes.h>
 #include <signal.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
-#include <time.h>
 #include <unistd.h>
 
 void wl_line_begin(struct dmp_json *j, FILE *out, const char *tag)
@@ -26,14 +27,6 @@ int wl_line_end(struct dmp_json *j)
     if (fflush(j->out) != 0 || ferror(j->out))
         return -1;
     return bad;
-}
-
-uint64_t wl_now_ns(void)
-{
-    struct timespec ts;
-    /* CLOCK_MONOTONIC cannot fail with a valid clock id and pointer. */
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
 static int faults(int who, struct wl_faults *f)
@@ -108,6 +101,43 @@ int wl_sync_wait(int fd, unsigned timeout_s, char *err, size_t errlen)
     alarm(0);
     sigaction(SIGALRM, &old, NULL);
     return rc;
+}
+
+/* If option c is a count, parse it: 1, or -1 for a bad value (reported); 0 if it is not one. */
+static int count_option(const struct wl_cmdline *cl, int c, const char *arg)
+{
+    for (size_t i = 0; i < cl->ncounts; i++) {
+        const struct wl_count_opt *t = &cl->counts[i];
+        if (t->id == c)
+            return wl_parse_count(t->name, arg, t->min, t->max, t->dst) == 0 ? 1 : -1;
+    }
+    return 0;
+}
+
+int wl_getopt(int argc, char **argv, const struct wl_cmdline *cl)
+{
+    opterr = 0;     /* our own messages, naming the option */
+    for (;;) {
+        int c = getopt_long(argc, argv, "h", cl->lo, NULL);
+        if (c == cl->help_opt || c == 'h') {
+            cl->usage(stdout);
+            exit(WL_EXIT_OK);
+        }
+        if (c == '?' || c == ':') {
+            fprintf(stderr, "error: unknown or incomplete option \"%s\" (see --help)\n",
+                    argv[optind - 1]);
+            return WL_OPT_BAD;
+        }
+        if (c == -1 && optind < argc) {
+            fprintf(stderr, "error: unexpected argument \"%s\" (see --help)\n", argv[optind]);
+            return WL_OPT_BAD;
+        }
+        int counted = c == -1 ? 0 : count_option(cl, c, optarg);
+        if (counted < 0)
+            return WL_OPT_BAD;
+        if (!counted)
+            return c;
+    }
 }
 
 int wl_parse_count(const char *opt, const char *s, uint64_t min, uint64_t max, uint64_t *v)

@@ -7,6 +7,7 @@
 #ifndef WL_PROTO_H
 #define WL_PROTO_H
 
+#include "dmpcommon/clock.h"
 #include "dmpcommon/json.h"
 
 #include <stdbool.h>
@@ -33,9 +34,6 @@ void wl_line_begin(struct dmp_json *j, FILE *out, const char *tag);
  * or the stream failed (e.g. console gone), 0 otherwise. */
 int wl_line_end(struct dmp_json *j);
 
-/* Monotonic clock in nanoseconds (CLOCK_MONOTONIC). */
-uint64_t wl_now_ns(void);
-
 struct wl_faults {
     uint64_t minflt, majflt;
 };
@@ -48,6 +46,31 @@ int wl_faults_children(struct wl_faults *f);
  * The wait is bounded by alarm(timeout_s). Returns 0 on "go"; otherwise -1 and a
  * human-readable reason in err ("stdin closed", "timed out after 120 s", ...). */
 int wl_sync_wait(int fd, unsigned timeout_s, char *err, size_t errlen);
+
+/* Options whose argument is a count in [min, max], as a table instead of a case each. */
+struct wl_count_opt {
+    int id;                 /* getopt_long's value for it */
+    const char *name;       /* "--rounds", for the message */
+    uint64_t min, max;
+    uint64_t *dst;
+};
+
+/* A workload's command line: its getopt_long table, the value of its --help, its usage text,
+ * and its count options. */
+struct wl_cmdline {
+    const struct option *lo;
+    int help_opt;
+    void (*usage)(FILE *);
+    const struct wl_count_opt *counts;
+    size_t ncounts;
+};
+
+/* The next option that is not a count, the same for every program: counts are parsed into
+ * their destination; --help or -h prints the usage to stdout and exits 0; a bad count, an
+ * unknown or incomplete option or an argument left after the options is reported on stderr
+ * and returns WL_OPT_BAD. Returns -1 after the last option, like getopt_long. */
+#define WL_OPT_BAD (-2)
+int wl_getopt(int argc, char **argv, const struct wl_cmdline *cl);
 
 /* Parse a decimal count with an optional range check; prints a clear error naming
  * the option on failure. Returns 0 or -1. */

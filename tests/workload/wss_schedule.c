@@ -6,32 +6,6 @@
 #include <stdio.h>
 #include <string.h>
 
-int wss_parse_duration_ms(const char *s, uint64_t *ms)
-{
-    static const struct { const char *suffix; uint64_t mult; } units[] = {
-        { "ms", 1 }, { "s", 1000 }, { "m", 60000 }, { "h", 3600000 }, { "", 1000 },
-    };
-    size_t digits = strspn(s, "0123456789");
-    if (digits == 0 || digits > 12) {
-        errno = digits ? ERANGE : EINVAL;
-        return -1;
-    }
-    for (size_t i = 0; i < sizeof units / sizeof units[0]; i++) {
-        if (strcmp(s + digits, units[i].suffix) != 0)
-            continue;
-        char num[16];
-        memcpy(num, s, digits);
-        num[digits] = '\0';
-        uint64_t v;
-        if (dmp_parse_u64(num, &v) != 0)
-            return -1;
-        *ms = v * units[i].mult;    /* < 10^12 * 3.6e6: no overflow */
-        return 0;
-    }
-    errno = EINVAL;
-    return -1;
-}
-
 int wss_schedule_parse(const char *s, struct wss_schedule *out, char *err, size_t errlen)
 {
     out->n = 0;
@@ -66,7 +40,7 @@ int wss_schedule_parse(const char *s, struct wss_schedule *out, char *err, size_
             snprintf(err, errlen, "step %zu: bad size \"%s\" (e.g. 512k, 32m, 1g)", out->n + 1, step);
             return -1;
         }
-        if (wss_parse_duration_ms(colon + 1, &st->ms) != 0 || st->ms == 0) {
+        if (dmp_parse_duration_ms(colon + 1, &st->ms) != 0 || st->ms == 0) {
             snprintf(err, errlen, "step %zu: bad duration \"%s\" (e.g. 500ms, 20s, 2m; > 0)",
                      out->n + 1, colon + 1);
             return -1;

@@ -18,11 +18,8 @@ struct wss_schedule {
     size_t n;
 };
 
-/* Duration: integer with suffix ms, s, m (minutes) or h; a bare number is seconds.
- * Returns 0, or -1 with errno EINVAL/ERANGE. */
-int wss_parse_duration_ms(const char *s, uint64_t *ms);
-
-/* Sizes use dmp_parse_size with MiB as the unit of bare numbers (as xl does).
+/* Sizes use dmp_parse_size with MiB as the unit of bare numbers (as xl does), durations
+ * dmp_parse_duration_ms (ms, s, m or min, h; a bare number is seconds).
  * Returns 0, or -1 with a message naming the bad step in err. */
 int wss_schedule_parse(const char *s, struct wss_schedule *out, char *err, size_t errlen);
 

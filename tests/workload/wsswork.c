@@ -62,7 +62,7 @@ static void usage(FILE *f)
 
 static int parse_duration_opt(const char *opt, const char *s, uint64_t *ms)
 {
-    if (wss_parse_duration_ms(s, ms) != 0 || *ms == 0) {
+    if (dmp_parse_duration_ms(s, ms) != 0 || *ms == 0) {
         fprintf(stderr, "error: %s expects a duration > 0 such as 500ms, 2s, 1m, got \"%s\"\n", opt, s);
         return -1;
     }
@@ -93,21 +93,23 @@ static int parse_args(int argc, char **argv, struct opts *o)
     o->retry_ms = 1000;
     bool have_sched = false;
     char err[160];
-    uint64_t v;
-    int c;
-    opterr = 0;
-    while ((c = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
+    uint64_t max_s = o->max_ms / 1000;
+    const struct wl_count_opt counts[] = {
+        { O_RATE, "--touch-rate", 0, 1ull << 32, &o->touch_rate },
+        { O_REPEAT, "--repeat", 0, UINT32_MAX, &o->repeat },
+        { O_MAX, "--max-seconds", 1, 30ull * 86400, &max_s },
+    };
+    const struct wl_cmdline cl = { lo, O_HELP, usage, counts, sizeof counts / sizeof counts[0] };
+    for (int c; (c = wl_getopt(argc, argv, &cl)) != -1;) {
         switch (c) {
+        case WL_OPT_BAD:
+            return -1;
         case O_SCHEDULE:
             if (wss_schedule_parse(optarg, &o->sched, err, sizeof err) != 0) {
                 fprintf(stderr, "error: --schedule \"%s\": %s\n", optarg, err);
                 return -1;
             }
             have_sched = true;
-            break;
-        case O_RATE:
-            if (wl_parse_count("--touch-rate", optarg, 0, 1ull << 32, &o->touch_rate) != 0)
-                return -1;
             break;
         case O_VERIFY:
             if (strcmp(optarg, "full") == 0) {
@@ -118,15 +120,6 @@ static int parse_args(int argc, char **argv, struct opts *o)
                 fprintf(stderr, "error: --verify expects line or full, got \"%s\"\n", optarg);
                 return -1;
             }
-            break;
-        case O_REPEAT:
-            if (wl_parse_count("--repeat", optarg, 0, UINT32_MAX, &o->repeat) != 0)
-                return -1;
-            break;
-        case O_MAX:
-            if (wl_parse_count("--max-seconds", optarg, 1, 30ull * 86400, &v) != 0)
-                return -1;
-            o->max_ms = v * 1000;
             break;
         case O_INTERVAL:
             if (parse_duration_opt("--interval", optarg, &o->interval_ms) != 0)
@@ -142,24 +135,13 @@ static int parse_args(int argc, char **argv, struct opts *o)
         case O_HOLD:
             o->hold_at_size = true;
             break;
-        case O_HELP:
-        case 'h':
-            usage(stdout);
-            exit(WL_EXIT_OK);
-        default:
-            fprintf(stderr, "error: unknown or incomplete option \"%s\" (see --help)\n",
-                    argv[optind - 1]);
-            return -1;
         }
-    }
-    if (optind < argc) {
-        fprintf(stderr, "error: unexpected argument \"%s\" (see --help)\n", argv[optind]);
-        return -1;
     }
     if (!have_sched) {
         fprintf(stderr, "error: --schedule is required (see --help)\n");
         return -1;
     }
+    o->max_ms = max_s * 1000;
     return 0;
 }
 
@@ -278,7 +260,7 @@ static int run_step(struct run *r, uint64_t deadline, uint64_t *next_report)
 {
     const struct opts *o = r->o;
     const struct wss_step *st = &o->sched.steps[r->step];
-    uint64_t now = wl_now_ns(), start = now, end = now + st->ms * 1000000ull;
+    uint64_t now = dmp_mono_ns(), start = now, end = now + st->ms * 1000000ull;
     uint64_t retry_at = now, step_touched = 0;
     r->target_pages = (st->bytes + r->set.page_size - 1) / r->set.page_size;
     if (emit_event(r, now, "step", 0) != 0)
@@ -318,7 +300,7 @@ static int run_step(struct run *r, uint64_t deadline, uint64_t *next_report)
         }
         if (done == 0)
             sleep_ns(2000000);  /* nothing to touch (empty set or rate limit): don't spin */
-        now = wl_now_ns();
+        now = dmp_mono_ns();
         if (now >= *next_report) {
             if (emit_wss(r, now) != 0)
                 return -2;
@@ -354,7 +336,7 @@ int main(int argc, char **argv)
 
     struct run r = { .o = &o, .ok = true };
     wss_set_init(&r.set, 0x5eed0000u ^ (uint64_t)getpid(), o.full_verify);
-    r.t0 = wl_now_ns();
+    r.t0 = dmp_mono_ns();
     uint64_t deadline = r.t0 + o.max_ms * 1000000ull;
     uint64_t next_report = r.t0 + o.interval_ms * 1000000ull;
     uint64_t steps_done = 0;
@@ -368,7 +350,7 @@ int main(int argc, char **argv)
             steps_done++;
         }
     }
-    uint64_t now = wl_now_ns();
+    uint64_t now = dmp_mono_ns();
     if (rc == 1) {
         stopped = "max-seconds reached";
     } else if (rc == -1) {

@@ -2,4 +2,4 @@
 # error messages that name the bad input, --help, and the client side of dmpd's socket.
 DMP_LIBS      += dmpcli
 dmpcli_DIR    := toolstack/cli
-dmpcli_USES   :=
+dmpcli_USES   := dmpcommon

@@ -39,7 +39,7 @@ int cmd_list(int argc, char **argv)
     int rc = DMP_EXIT_OK;
     struct dmp_json j;
     if (n < 0) {
-        rc = dmp_cli_error(DMP_EXIT_FAIL, "list", "cannot list domains: %s", strerror(errno));
+        rc = dmp_cli_error(DMP_EXIT_FAIL, "list", "cannot list domains: %s", strerror(-n));
         goto out;
     }
     if (json) {

@@ -12,6 +12,7 @@
 #include "dmpcli/cli.h"
 #include "dmpcli/dmpd.h"
 #include "dmpxen/domain.h"
+#include "dmpcommon/clock.h"
 #include "dmpcommon/json.h"
 #include "dmpcommon/util.h"
 #include "cmd_mem.h"
@@ -22,12 +23,6 @@ int cmd_balance(int argc, char **argv);
 
 /* dmpd answers between balancing steps; a step can take seconds on a loaded (emulated) host. */
 #define DMPD_TIMEOUT_MS 10000
-
-static const char *socket_path(void)
-{
-    const char *s = getenv("DMPD_SOCKET");
-    return s && *s ? s : DMPD_DEFAULT_SOCKET;
-}
 
 int dmpctl_open_xen(const char *cmd, struct xs_handle **xs, xc_interface **xch)
 {
@@ -93,9 +88,10 @@ int cmd_mem_set(int argc, char **argv)
         rc = dmp_cli_error(DMP_EXIT_FAIL, "mem-set", "%s", err);
         goto out;
     }
-    if (dmp_balloon_set_target(xs, (struct xc_interface_core *)xch, domid, bytes / 1024,
-                               DMP_BALLOON_ABS_MIN_KIB, err, sizeof(err)) < 0) {
-        rc = dmp_cli_error(errno == EINVAL ? DMP_EXIT_USAGE : DMP_EXIT_FAIL, "mem-set",
+    int src = dmp_balloon_set_target(xs, (struct xc_interface_core *)xch, domid, bytes / 1024,
+                                     DMP_BALLOON_ABS_MIN_KIB, err, sizeof(err));
+    if (src < 0) {
+        rc = dmp_cli_error(src == -EINVAL ? DMP_EXIT_USAGE : DMP_EXIT_FAIL, "mem-set",
                            "domain %s: %s", name, err);
         goto out;
     }
@@ -107,9 +103,9 @@ int cmd_mem_set(int argc, char **argv)
            (unsigned long long)now.target_kib, (unsigned long long)before.target_kib,
            (unsigned long long)now.actual_kib);
     if (wait_s) {
-        uint64_t t0 = dmpd_now_ms(), deadline = t0 + wait_s * 1000;
+        uint64_t t0 = dmp_mono_ms(), deadline = t0 + wait_s * 1000;
         bool reached = false;
-        while (dmpd_now_ms() < deadline) {
+        while (dmp_mono_ms() < deadline) {
             if (dmp_balloon_read(xs, (struct xc_interface_core *)xch, domid, &now, err, sizeof(err)) < 0)
                 break;
             uint64_t d = now.actual_kib > now.target_kib ? now.actual_kib - now.target_kib
@@ -120,7 +116,7 @@ int cmd_mem_set(int argc, char **argv)
             }
             dmp_sleep_ms(200);
         }
-        uint64_t el = dmpd_now_ms() - t0;
+        uint64_t el = dmp_mono_ms() - t0;
         printf("%s (%u): actual %llu KiB after %llu ms (%s)\n", name, domid,
                (unsigned long long)now.actual_kib, (unsigned long long)el,
                reached ? "reached" : "not reached");
@@ -146,7 +142,7 @@ static void query_dmpd(uint32_t domid, struct dmpd_view *v)
     char req[64], err[128], *body = NULL;
     memset(v, 0, sizeof(*v));
     snprintf(req, sizeof(req), "balloon est %u\n", domid);
-    int code = dmpd_call(socket_path(), req, &body, DMPD_TIMEOUT_MS, err, sizeof(err));
+    int code = dmpd_call(dmpd_socket_path(), req, &body, DMPD_TIMEOUT_MS, err, sizeof(err));
     if (code != DMP_EXIT_OK || !body) {
         free(body);
         return;
@@ -234,7 +230,7 @@ int cmd_mem_info(int argc, char **argv)
         }
         n = 1;
     } else if ((n = dmp_domain_list(xs, &ids)) < 0) {
-        rc = dmp_cli_error(DMP_EXIT_FAIL, "mem-info", "cannot list domains: %s", strerror(errno));
+        rc = dmp_cli_error(DMP_EXIT_FAIL, "mem-info", "cannot list domains: %s", strerror(-n));
         goto out;
     }
     struct dmp_json j;
@@ -323,7 +319,7 @@ int cmd_balance(int argc, char **argv)
     }
     snprintf(req + off, sizeof(req) - off, "\n");
     char err[256], *body = NULL;
-    int code = dmpd_call(socket_path(), req, &body, DMPD_TIMEOUT_MS, err, sizeof(err));
+    int code = dmpd_call(dmpd_socket_path(), req, &body, DMPD_TIMEOUT_MS, err, sizeof(err));
     if (code < 0)
         return dmp_cli_error(DMP_EXIT_FAIL, "balance", "dmpd not reachable: %s", err);
     fputs(body ? body : "", code == DMP_EXIT_OK ? stdout : stderr);

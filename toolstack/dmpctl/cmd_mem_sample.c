@@ -17,6 +17,7 @@
 #include "dmpcli/cli.h"
 #include "dmpcli/dmpd.h"
 #include "dmpxen/domain.h"
+#include "dmpcommon/clock.h"
 #include "dmpcommon/json.h"
 #include "dmpcommon/util.h"
 #include "dmpmem/wss_ctl.h"
@@ -32,6 +33,19 @@ struct opts {
     uint64_t pages, interval_ms, rounds;
     bool json;
 };
+
+static void usage(void)
+{
+    printf("usage: dmpctl mem-sample <dom> [--pages N] [--interval-ms MS] [--rounds K] [--json]\n"
+           "Measure a guest's working set now, by the hypervisor's access sampling: each\n"
+           "round revokes the guest's access to N random frames (default 2000, 50..%u),\n"
+           "waits MS milliseconds (default 5000) and counts the frames the guest touched;\n"
+           "touched/armed times the guest's allocation is that interval's working set,\n"
+           "with a 95%% Wilson interval. K rounds (default 3), one line each.\n"
+           "Needs the DMP hypervisor; HVM/PVH guests in shadow mode or with HAP on AMD NPT.\n"
+           "dmpd must not sample the same guest meanwhile (per-guest estimator=none).\n",
+           DMP_WSS_CTL_MAX);
+}
 
 static int parse(int argc, char **argv, struct opts *o)
 {
@@ -125,7 +139,7 @@ static int one_round(const struct opts *o, struct xs_handle *xs, xc_interface *x
         return dmp_cli_error(DMP_EXIT_FAIL, CMD, "domain %s: arming %ld frames failed: %s%s", name,
                              n, strerror(errno), errno == EOPNOTSUPP ?
                              " (PV guest, or HAP on Intel EPT: not supported)" : "");
-    uint64_t t0 = dmpd_now_ms();
+    uint64_t t0 = dmp_mono_ms();
     dmp_sleep_ms(o->interval_ms);
     if (dmp_wss_ctl_harvest(c, domid, NULL, (uint32_t)n, &harmed, &touched) < 0) {
         int e = errno;
@@ -142,22 +156,14 @@ static int one_round(const struct opts *o, struct xs_handle *xs, xc_interface *x
                              harmed, name);
     if (dmp_balloon_read(xs, (struct xc_interface_core *)xch, domid, &bi, err, sizeof(err)) < 0)
         return dmp_cli_error(DMP_EXIT_FAIL, CMD, "domain %s: %s", name, err);
-    *r = (struct round){ harmed, touched, bi.actual_kib / 4, dmpd_now_ms() - t0 };
+    *r = (struct round){ harmed, touched, bi.actual_kib / 4, dmp_mono_ms() - t0 };
     return 0;
 }
 
 int cmd_mem_sample(int argc, char **argv)
 {
     if (dmp_cli_wants_help(argc, argv)) {
-        printf("usage: dmpctl mem-sample <dom> [--pages N] [--interval-ms MS] [--rounds K] [--json]\n"
-               "Measure a guest's working set now, by the hypervisor's access sampling: each\n"
-               "round revokes the guest's access to N random frames (default 2000, 50..%u),\n"
-               "waits MS milliseconds (default 5000) and counts the frames the guest touched;\n"
-               "touched/armed times the guest's allocation is that interval's working set,\n"
-               "with a 95%% Wilson interval. K rounds (default 3), one line each.\n"
-               "Needs the DMP hypervisor; HVM/PVH guests in shadow mode or with HAP on AMD NPT.\n"
-               "dmpd must not sample the same guest meanwhile (per-guest estimator=none).\n",
-               DMP_WSS_CTL_MAX);
+        usage();
         return DMP_EXIT_OK;
     }
     struct opts o;

@@ -22,12 +22,6 @@ int cmd_segment(int argc, char **argv);
 /* Registry updates fsync the state directory, which can be slow storage (9p in the lab). */
 #define SIMPLE_CALL_MS 30000
 
-static const char *socket_path(void)
-{
-    const char *s = getenv("DMPD_SOCKET");
-    return s && *s ? s : DMPD_DEFAULT_SOCKET;
-}
-
 static void usage(FILE *f)
 {
     fprintf(f,
@@ -54,7 +48,7 @@ static void usage(FILE *f)
 static int call(const char *request, int timeout_ms)
 {
     char *body = NULL, err[256];
-    int code = dmpd_call(socket_path(), request, &body, timeout_ms, err, sizeof(err));
+    int code = dmpd_call(dmpd_socket_path(), request, &body, timeout_ms, err, sizeof(err));
     if (code < 0)
         return dmp_cli_error(DMP_EXIT_FAIL, CMD, "%s", err);
     if (body && *body)

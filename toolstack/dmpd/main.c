@@ -19,6 +19,7 @@
 
 #include "dmpcli/cli.h"
 #include "dmpcli/dmpd.h"
+#include "dmpcommon/clock.h"
 #include "dmpcommon/json.h"
 #include "dmpcommon/util.h"
 
@@ -65,7 +66,7 @@ void dmpd_log(struct dmpd *d, const char *service, const char *event, const char
         struct dmp_json j;
         dmp_json_init(&j, outs[i], false);
         dmp_json_obj_begin(&j);
-        DMP_JSON_KV(&j, "t", dmp_json_u64, dmpd_now_ms() - d->t0);
+        DMP_JSON_KV(&j, "t", dmp_json_u64, dmp_mono_ms() - d->t0);
         DMP_JSON_KV(&j, "service", dmp_json_str, service);
         DMP_JSON_KV(&j, "event", dmp_json_str, event);
         DMP_JSON_KV(&j, "msg", dmp_json_str, msg);
@@ -121,9 +122,9 @@ static int listen_on(const char *path, char *err, size_t errlen)
 static int read_request(int fd, char *buf, size_t cap)
 {
     size_t n = 0;
-    uint64_t deadline = dmpd_now_ms() + REQUEST_TIMEOUT_MS;
+    uint64_t deadline = dmp_mono_ms() + REQUEST_TIMEOUT_MS;
     while (n + 1 < cap) {
-        uint64_t now = dmpd_now_ms();
+        uint64_t now = dmp_mono_ms();
         if (now >= deadline)
             return -1;
         struct pollfd p = { fd, POLLIN, 0 };
@@ -146,8 +147,8 @@ static int read_request(int fd, char *buf, size_t cap)
 
 static void write_all(int fd, const char *p, size_t n)
 {
-    uint64_t deadline = dmpd_now_ms() + REQUEST_TIMEOUT_MS;
-    while (n && dmpd_now_ms() < deadline) {
+    uint64_t deadline = dmp_mono_ms() + REQUEST_TIMEOUT_MS;
+    while (n && dmp_mono_ms() < deadline) {
         struct pollfd pf = { fd, POLLOUT, 0 };
         if (poll(&pf, 1, 100) <= 0)
             continue;
@@ -262,13 +263,14 @@ int main(int argc, char **argv)
         fprintf(stderr, "dmpd: unexpected argument '%s'\n", argv[optind]);
         return DMP_EXIT_USAGE;
     }
-    d.t0 = dmpd_now_ms();
+    d.t0 = dmp_mono_ms();
     if (logpath && !(d.logf = fopen(logpath, "a"))) {
         fprintf(stderr, "dmpd: cannot open log %s: %s\n", logpath, strerror(errno));
         return DMP_EXIT_FAIL;
     }
-    if (dmp_mkdir_p(d.state_dir) < 0) {
-        fprintf(stderr, "dmpd: cannot create state directory %s: %s\n", d.state_dir, strerror(errno));
+    int mrc = dmp_mkdir_p(d.state_dir);
+    if (mrc < 0) {
+        fprintf(stderr, "dmpd: cannot create state directory %s: %s\n", d.state_dir, strerror(-mrc));
         return DMP_EXIT_FAIL;
     }
     if (!no_xen) {
@@ -296,7 +298,7 @@ int main(int argc, char **argv)
             unlink(d.sock_path);
             return DMP_EXIT_FAIL;
         }
-        d.next_tick[d.nservices] = dmpd_now_ms() + s->interval_ms;
+        d.next_tick[d.nservices] = dmp_mono_ms() + s->interval_ms;
     }
     struct sigaction sa = { .sa_handler = on_signal };
     sigaction(SIGTERM, &sa, NULL);
@@ -306,7 +308,7 @@ int main(int argc, char **argv)
              d.nservices);
 
     while (!stop_requested) {
-        uint64_t now = dmpd_now_ms(), wake = now + 1000;
+        uint64_t now = dmp_mono_ms(), wake = now + 1000;
         for (int i = 0; i < d.nservices; i++) {
             const struct dmpd_service *s = dmpd_services[i];
             if (!s->tick || !s->interval_ms)
@@ -318,7 +320,7 @@ int main(int argc, char **argv)
             if (d.next_tick[i] < wake)
                 wake = d.next_tick[i];
         }
-        now = dmpd_now_ms();
+        now = dmp_mono_ms();
         struct pollfd p = { lfd, POLLIN, 0 };
         int r = poll(&p, 1, wake > now ? (int)(wake - now) : 0);
         if (r > 0)

@@ -19,7 +19,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <xenctrl.h>
 #include <xenstore.h>
 
@@ -28,9 +27,11 @@
 #include "dmpballoon/balloon_policy.h"
 #include "dmpballoon/balloon_report.h"
 #include "dmpballoon/balloon_rng.h"
+#include "dmpballoon/balloon_state.h"
 #include "dmpcli/cli.h"
 #include "dmpcli/dmpd.h"
 #include "dmpxen/domain.h"
+#include "dmpcommon/clock.h"
 #include "dmpcommon/util.h"
 #include "dmpballoon/wss_sampling.h"
 #include "dmpmem/wss_ctl.h"
@@ -87,13 +88,6 @@ struct svc {
  * broken for good does not stop balancing for the rest. */
 #define MAX_PARTIAL_SKIPS 6
 
-static uint64_t dmpd_now_us(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
-}
-
 static void path_in_state(struct svc *s, const char *file, char *buf, size_t len)
 {
     snprintf(buf, len, "%s/%s", dmpd_state_dir(s->d), file);
@@ -101,51 +95,35 @@ static void path_in_state(struct svc *s, const char *file, char *buf, size_t len
 
 /* --- persistence ---------------------------------------------------------------------- */
 
+/* The guests' policy and estimator state, then the effective settings. 0 or -errno. */
 static int save_state(struct svc *s)
 {
     char *buf = NULL;
     size_t len = 0;
     FILE *f = open_memstream(&buf, &len);
     if (!f)
-        return -1;
-    fprintf(f, "dmp-balloon-state 1\n");
+        return -ENOMEM;
+    fprintf(f, DMP_BALLOON_STATE_HEADER "\n");
     for (size_t i = 0; i < s->n; i++) {
         const struct guest *g = &s->g[i];
-        const struct dmp_guest_track *t = &g->track;
-        const struct dmp_wss_smoother *sm = &g->est.smooth;
-        const struct dmp_wss_estimate *e = &g->est.last;
-        fprintf(f,
-                "guest domid=%u name=%s state=%d changed_once=%d last_change_ms=%" PRIu64
-                " pushing=%d push_start_ms=%" PRIu64 " push_from_kib=%" PRIu64
-                " push_to_kib=%" PRIu64 " retry_at_ms=%" PRIu64 " stuck_count=%u ever_moved=%d"
-                " seen_report=%d last_swap_in=%" PRIu64 " last_oom=%" PRIu64
-                " primed=%d lv=%a ll=%a lu=%a fv=%a fl=%a fu=%a sv=%a sl=%a su=%a"
-                " e_valid=%d e_bytes=%" PRIu64 " e_lower=%" PRIu64 " e_upper=%" PRIu64
-                " e_samples=%" PRIu64 " e_intervals=%u e_time=%" PRIu64 " e_sat=%d\n",
-                g->domid, g->name, (int)t->state, t->changed_once, t->last_change_ms,
-                t->pushing, t->push_start_ms, t->push_from_kib, t->push_to_kib, t->retry_at_ms,
-                t->stuck_count, t->ever_moved, t->seen_report, t->last_swap_in, t->last_oom,
-                sm->primed, sm->latest.value, sm->latest.lower, sm->latest.upper, sm->fast.value,
-                sm->fast.lower, sm->fast.upper, sm->slow.value, sm->slow.lower, sm->slow.upper,
-                e->valid, e->bytes, e->lower, e->upper, e->samples, e->intervals, e->time_ms,
-                e->saturated);
+        struct dmp_balloon_saved sv = { .domid = g->domid, .track = g->track,
+                                        .smooth = g->est.smooth, .est = g->est.last };
+        snprintf(sv.name, sizeof(sv.name), "%s", g->name);
+        dmp_balloon_state_write(f, &sv);
     }
     if (fclose(f) != 0) {
         free(buf);
-        return -1;
+        return -ENOMEM;
     }
-    char path[512];
-    path_in_state(s, STATE_FILE, path, sizeof(path));
-    int rc = dmp_write_file_atomic(path, buf, len);
+    int rc = dmp_state_save(dmpd_state_dir(s->d), STATE_FILE, buf, len, NULL, 0);
     free(buf);
     if (rc < 0)
-        return -1;
+        return rc;
     char *text;
     size_t tlen;
     if (dmp_balloon_config_serialize(&s->cfg, &text, &tlen) < 0)
-        return -1;
-    path_in_state(s, SETTINGS_FILE, path, sizeof(path));
-    rc = dmp_write_file_atomic(path, text, tlen);
+        return -ENOMEM;
+    rc = dmp_state_save(dmpd_state_dir(s->d), SETTINGS_FILE, text, tlen, NULL, 0);
     free(text);
     return rc;
 }
@@ -162,121 +140,49 @@ static void init_guest(struct svc *s, struct guest *g, uint32_t domid, const cha
     dmp_wss_sampling_init(&g->est, &p);
 }
 
-/* One "guest k=v ..." line back into a guest; unknown keys are ignored (forward compatible),
- * a malformed number rejects the line. */
-static int load_guest_line(struct svc *s, char *line, struct guest *g)
+/* A guest as saved, with the estimator's parameters of this configuration. */
+static void restore_guest(struct svc *s, struct guest *g, const struct dmp_balloon_saved *sv)
 {
-    uint64_t domid = UINT64_MAX;
-    char name[DMP_NAME_MAX] = "";
-    char *save = NULL;
-    struct dmp_guest_track t = { 0 };
-    struct dmp_wss_smoother sm = { 0 };
-    struct dmp_wss_estimate e = { 0 };
-    strtok_r(line, " \n", &save);   /* "guest" */
-    for (char *tok = strtok_r(NULL, " \n", &save); tok; tok = strtok_r(NULL, " \n", &save)) {
-        char *eq = strchr(tok, '=');
-        if (!eq)
-            return -1;
-        *eq++ = '\0';
-        if (strcmp(tok, "name") == 0) {
-            snprintf(name, sizeof(name), "%s", eq);
-            continue;
-        }
-        char *end;
-        errno = 0;
-        if (tok[1] == 'v' || tok[1] == 'l' || tok[1] == 'u') {
-            if (strlen(tok) == 2) {
-                double v = strtod(eq, &end);
-                if (*end || errno)
-                    return -1;
-                struct dmp_wss_series *ser = tok[0] == 'l' ? &sm.latest : tok[0] == 'f' ? &sm.fast
-                                           : tok[0] == 's' ? &sm.slow : NULL;
-                if (!ser)
-                    return -1;
-                if (tok[1] == 'v')
-                    ser->value = v;
-                else if (tok[1] == 'l')
-                    ser->lower = v;
-                else
-                    ser->upper = v;
-                continue;
-            }
-        }
-        uint64_t v = strtoull(eq, &end, 10);
-        if (*end || errno || end == eq)
-            return -1;
-#define K(n, dst) else if (strcmp(tok, n) == 0) dst = v
-        if (0) {}
-        K("domid", domid);
-        K("state", t.state);
-        K("changed_once", t.changed_once);
-        K("last_change_ms", t.last_change_ms);
-        K("pushing", t.pushing);
-        K("push_start_ms", t.push_start_ms);
-        K("push_from_kib", t.push_from_kib);
-        K("push_to_kib", t.push_to_kib);
-        K("retry_at_ms", t.retry_at_ms);
-        K("stuck_count", t.stuck_count);
-        K("ever_moved", t.ever_moved);
-        K("seen_report", t.seen_report);
-        K("last_swap_in", t.last_swap_in);
-        K("last_oom", t.last_oom);
-        K("primed", sm.primed);
-        K("e_valid", e.valid);
-        K("e_bytes", e.bytes);
-        K("e_lower", e.lower);
-        K("e_upper", e.upper);
-        K("e_samples", e.samples);
-        K("e_intervals", e.intervals);
-        K("e_time", e.time_ms);
-        K("e_sat", e.saturated);
-#undef K
-    }
-    if (domid >= 0x7ff0 || !name[0] || t.state > DMP_GUEST_NO_BALLOON)
-        return -1;
-    init_guest(s, g, (uint32_t)domid, name);
-    t.domid = g->domid;
-    g->track = t;
+    init_guest(s, g, sv->domid, sv->name);
+    g->track = sv->track;
+    struct dmp_wss_smoother sm = sv->smooth;
     sm.fast_halflife_ms = g->est.smooth.fast_halflife_ms;
     sm.slow_halflife_ms = g->est.smooth.slow_halflife_ms;
     g->est.smooth = sm;
-    e.method = DMP_WSS_SAMPLING;
-    g->est.last = e;
-    g->last_state = t.state;
-    return 0;
+    g->est.last = sv->est;
+    g->est.last.method = DMP_WSS_SAMPLING;
+    g->last_state = sv->track.state;
 }
 
 static int load_state(struct svc *s, char *err, size_t errlen)
 {
-    char path[512];
-    path_in_state(s, STATE_FILE, path, sizeof(path));
-    uint8_t *data;
+    char *data, path[512];
     size_t len;
-    if (dmp_read_file(path, &data, &len) < 0) {
-        if (errno == ENOENT)
-            return 0;
-        snprintf(err, errlen, "cannot read %s: %s", path, strerror(errno));
-        return -1;
-    }
+    int rc = dmp_state_load(dmpd_state_dir(s->d), STATE_FILE, &data, &len, err, errlen);
+    if (rc <= 0)
+        return rc;      /* nothing saved yet, or unreadable */
+    path_in_state(s, STATE_FILE, path, sizeof(path));
     char *save = NULL;
     int lineno = 0, loaded = 0;
-    for (char *line = strtok_r((char *)data, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+    for (char *line = strtok_r(data, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
         lineno++;
         if (lineno == 1) {
-            if (strcmp(line, "dmp-balloon-state 1") != 0) {
-                snprintf(err, errlen, "%s: not a balloon state file (first line '%.40s')", path, line);
+            if (!dmp_balloon_state_header_ok(line)) {
+                rc = dmp_errf(err, errlen, -EINVAL, "%s: not a balloon state file (first line '%.40s')",
+                              path, line);
                 free(data);
-                return -1;
+                return rc;
             }
             continue;
         }
+        struct dmp_balloon_saved sv;
         if (strncmp(line, "guest ", 6) != 0 || s->n >= MAX_GUESTS)
             continue;
-        if (load_guest_line(s, line, &s->g[s->n]) < 0) {
+        if (dmp_balloon_state_parse(line, &sv) < 0) {
             dmpd_log(s->d, SVC, "state-skipped", "%s:%d: malformed guest line ignored", path, lineno);
             continue;
         }
-        s->n++;
+        restore_guest(s, &s->g[s->n++], &sv);
         loaded++;
     }
     free(data);
@@ -375,15 +281,16 @@ static void sample_guest(struct svc *s, struct guest *g, const struct dmp_balloo
     if (!s->wss || g->wss_failed || bi->paused)
         return;
     uint64_t guest_pages = bi->actual_kib / 4;
-    uint64_t t0 = dmpd_now_us();
+    uint64_t t0 = dmp_mono_us();
     if (g->armed) {
         uint32_t armed = 0, touched = 0;
         if (dmp_wss_ctl_harvest(s->wss, g->domid, NULL, 0, &armed, &touched) == 0 && armed > 0 &&
             armed <= guest_pages && now > g->armed_at) {
             g->last_armed = armed;
             g->last_touched = touched;
-            if (dmp_wss_sampling_add(&g->est, armed, touched, guest_pages, now, now - g->armed_at) < 0)
-                dmpd_log(s->d, SVC, "estimator-error", "domain %u: %s", g->domid, strerror(errno));
+            int rc = dmp_wss_sampling_add(&g->est, armed, touched, guest_pages, now, now - g->armed_at);
+            if (rc < 0)
+                dmpd_log(s->d, SVC, "estimator-error", "domain %u: %s", g->domid, strerror(-rc));
         }
         g->armed = false;
     }
@@ -422,7 +329,7 @@ static void sample_guest(struct svc *s, struct guest *g, const struct dmp_balloo
     g->arm_failures = 0;
     g->armed = true;
     g->armed_at = now;
-    uint64_t us = dmpd_now_us() - t0;
+    uint64_t us = dmp_mono_us() - t0;
     g->cost_us += us;
     g->cost_steps++;
     /* The estimator's own cost, for the overhead figures in docs/BALLOON.md. */
@@ -433,31 +340,23 @@ static void sample_guest(struct svc *s, struct guest *g, const struct dmp_balloo
              g->cost_us / g->cost_steps, g->cost_steps);
 }
 
+/* Metrics for scrapers and the lab, JSON and Prometheus text, replaced whole after a step. */
 static void write_metrics(struct svc *s, const struct dmp_decision *dec, size_t n)
 {
-    char path[512];
-    char *buf = NULL;
-    size_t len = 0;
-    FILE *f = open_memstream(&buf, &len);
-    if (f && dmp_balloon_metrics_json(f, &s->sum, dec, n, true) == 0 && fclose(f) == 0) {
-        path_in_state(s, METRICS_JSON, path, sizeof(path));
-        if (dmp_write_file_atomic(path, buf, len) < 0)
-            dmpd_log(s->d, SVC, "metrics-error", "cannot write %s: %s", path, strerror(errno));
-    } else if (f) {
-        fclose(f);
+    static const char *const files[] = { METRICS_JSON, METRICS_PROM };
+    for (size_t k = 0; k < sizeof(files) / sizeof(files[0]); k++) {
+        char *buf = NULL, err[640];
+        size_t len = 0;
+        FILE *f = open_memstream(&buf, &len);
+        if (!f)
+            continue;
+        int rc = k == 0 ? dmp_balloon_metrics_json(f, &s->sum, dec, n, true)
+                        : dmp_balloon_metrics_prometheus(f, &s->sum, dec, n);
+        if (fclose(f) == 0 && rc == 0 &&
+            dmp_state_save(dmpd_state_dir(s->d), files[k], buf, len, err, sizeof(err)) < 0)
+            dmpd_log(s->d, SVC, "metrics-error", "%s", err);
+        free(buf);
     }
-    free(buf);
-    buf = NULL;
-    len = 0;
-    f = open_memstream(&buf, &len);
-    if (f && dmp_balloon_metrics_prometheus(f, &s->sum, dec, n) == 0 && fclose(f) == 0) {
-        path_in_state(s, METRICS_PROM, path, sizeof(path));
-        if (dmp_write_file_atomic(path, buf, len) < 0)
-            dmpd_log(s->d, SVC, "metrics-error", "cannot write %s: %s", path, strerror(errno));
-    } else if (f) {
-        fclose(f);
-    }
-    free(buf);
 }
 
 static void step(struct svc *s, uint64_t now)
@@ -470,7 +369,7 @@ static void step(struct svc *s, uint64_t now)
     uint32_t *ids;
     int nids = dmp_domain_list(xs, &ids);
     if (nids < 0) {
-        dmpd_log(s->d, SVC, "error", "cannot list domains: %s", strerror(errno));
+        dmpd_log(s->d, SVC, "error", "cannot list domains: %s", strerror(-nids));
         return;
     }
     for (size_t i = 0; i < s->n; i++)
@@ -592,8 +491,9 @@ static void step(struct svc *s, uint64_t now)
         s->stepped = true;
         return;
     }
-    if (dmp_policy_step(&s->cfg.params, &host, in, tr, n, dec, &s->sum) < 0) {
-        dmpd_log(s->d, SVC, "error", "policy step refused its input: %s", strerror(errno));
+    int prc = dmp_policy_step(&s->cfg.params, &host, in, tr, n, dec, &s->sum);
+    if (prc < 0) {
+        dmpd_log(s->d, SVC, "error", "policy step refused its input: %s", strerror(-prc));
         return;
     }
     s->stepped = true;
@@ -621,14 +521,15 @@ static void step(struct svc *s, uint64_t now)
             dmpd_log(s->d, SVC, "set-target-failed", "domain %u (%s): %s", g->domid, g->name, err);
     }
     write_metrics(s, dec, n);
-    if (save_state(s) < 0)
+    int src = save_state(s);
+    if (src < 0)
         dmpd_log(s->d, SVC, "state-error", "cannot save state in %s: %s", dmpd_state_dir(s->d),
-                 strerror(errno));
+                 strerror(-src));
 }
 
 /* --- service interface ---------------------------------------------------------------- */
 
-static int svc_init(struct dmpd *d, void **state, char *err, size_t errlen)
+static int balloon_init(struct dmpd *d, void **state, char *err, size_t errlen)
 {
     struct svc *s = calloc(1, sizeof(*s));
     if (!s) {
@@ -692,7 +593,7 @@ static int svc_init(struct dmpd *d, void **state, char *err, size_t errlen)
         free(s);
         return -1;
     }
-    dmp_rng_seed(&s->rng, dmpd_now_ms() ^ 0x5eed);
+    dmp_rng_seed(&s->rng, dmp_mono_ms() ^ 0x5eed);
     if (dmpd_xch(d)) {
         char werr[256];
         if (dmp_wss_ctl_open(&s->wss, dmpd_xch(d), werr, sizeof(werr)) < 0) {
@@ -712,12 +613,12 @@ static int svc_init(struct dmpd *d, void **state, char *err, size_t errlen)
              s->cfg_text_src, dmp_policy_kind_name(s->cfg.params.kind),
              dmp_cfg_fmt_ms(s->cfg.interval_ms, a, sizeof(a)),
              s->cfg.budget_kib ? "fixed" : "computed", s->cfg.n_domains);
-    s->next_step = dmpd_now_ms();
+    s->next_step = dmp_mono_ms();
     *state = s;
     return 0;
 }
 
-static void svc_tick(struct dmpd *d, void *state, uint64_t now)
+static void balloon_tick(struct dmpd *d, void *state, uint64_t now)
 {
     struct svc *s = state;
     /* Off unless configured: a dmpd started for another service must not start ballooning
@@ -756,7 +657,7 @@ static void print_status_text(struct svc *s, FILE *out)
     }
 }
 
-static int svc_request(struct dmpd *d, void *state, int argc, char **argv, FILE *out)
+static int balloon_request(struct dmpd *d, void *state, int argc, char **argv, FILE *out)
 {
     struct svc *s = state;
     bool json = false, prom = false;
@@ -823,13 +724,14 @@ static int svc_request(struct dmpd *d, void *state, int argc, char **argv, FILE 
     return DMP_EXIT_USAGE;
 }
 
-static void svc_fini(struct dmpd *d, void *state)
+static void balloon_fini(struct dmpd *d, void *state)
 {
     struct svc *s = state;
     if (!s)
         return;
-    if (s->stepped && save_state(s) < 0)
-        dmpd_log(d, SVC, "state-error", "cannot save state: %s", strerror(errno));
+    int src = s->stepped ? save_state(s) : 0;
+    if (src < 0)
+        dmpd_log(d, SVC, "state-error", "cannot save state: %s", strerror(-src));
     /* Leave no trapping behind: sampling is off unless we drive it. */
     for (size_t i = 0; s->wss && i < s->n; i++)
         if (s->g[i].armed)
@@ -846,8 +748,8 @@ static void svc_fini(struct dmpd *d, void *state)
 const struct dmpd_service dmpd_service_balloon = {
     .name = SVC,
     .interval_ms = 500,
-    .init = svc_init,
-    .tick = svc_tick,
-    .request = svc_request,
-    .fini = svc_fini,
+    .init = balloon_init,
+    .tick = balloon_tick,
+    .request = balloon_request,
+    .fini = balloon_fini,
 };

@@ -125,8 +125,9 @@ static void save_state(struct svc *s)
         return;
     }
     state_path(s, STATE_FILE, path, sizeof(path));
-    if (dmp_write_file_atomic(path, buf, len) < 0)
-        dmpd_log(s->d, SVC, "state-error", "cannot write %s: %s", path, strerror(errno));
+    int wrc = dmp_write_file_atomic(path, buf, len);
+    if (wrc < 0)
+        dmpd_log(s->d, SVC, "state-error", "cannot write %s: %s", path, strerror(-wrc));
     else
         s->dirty = false;
     free(buf);
@@ -322,7 +323,7 @@ static int write_hot(struct svc *s, struct rec *r, const char *json, size_t len,
     int rc = dmp_write_file_atomic(path, buf, bl);
     free(buf);
     if (rc < 0)
-        snprintf(err, errlen, "cannot write %.180s: %s", path, strerror(errno));
+        snprintf(err, errlen, "cannot write %.180s: %s", path, strerror(-rc));
     return rc;
 }
 
@@ -504,7 +505,7 @@ static bool scan(struct svc *s)
     uint32_t *ids;
     int nids = dmp_domain_list(xs, &ids);
     if (nids < 0) {
-        dmpd_log(s->d, SVC, "error", "cannot list domains: %s", strerror(errno));
+        dmpd_log(s->d, SVC, "error", "cannot list domains: %s", strerror(-nids));
         return false;
     }
     for (size_t i = 0; i < s->n; i++)
@@ -661,10 +662,11 @@ static int load_state(struct svc *s, char *err, size_t errlen)
     state_path(s, STATE_FILE, path, sizeof(path));
     uint8_t *data;
     size_t len;
-    if (dmp_read_file(path, &data, &len) < 0) {
-        if (errno == ENOENT)
+    int rrc = dmp_read_file(path, &data, &len);
+    if (rrc < 0) {
+        if (rrc == -ENOENT)
             return 0;
-        snprintf(err, errlen, "cannot read %s: %s", path, strerror(errno));
+        snprintf(err, errlen, "cannot read %s: %s", path, strerror(-rrc));
         return -1;
     }
     struct dmp_auto_dom doms[MAX_DOMS];
@@ -705,7 +707,8 @@ static int svc_init(struct dmpd *d, void **state, char *err, size_t errlen)
     const char *cfgpath = dmpd_config_path(d);
     uint8_t *text;
     size_t len;
-    if (dmp_read_file(cfgpath, &text, &len) == 0) {
+    int rrc = dmp_read_file(cfgpath, &text, &len);
+    if (rrc == 0) {
         int rc = dmp_auto_config_parse(&s->cfg, (const char *)text, len, cfgpath, err, errlen);
         free(text);
         if (rc < 0) {
@@ -713,8 +716,8 @@ static int svc_init(struct dmpd *d, void **state, char *err, size_t errlen)
             return -1;
         }
         s->enabled = s->cfg.present;
-    } else if (errno != ENOENT) {
-        snprintf(err, errlen, "cannot read %s: %s", cfgpath, strerror(errno));
+    } else if (rrc != -ENOENT) {
+        snprintf(err, errlen, "cannot read %s: %s", cfgpath, strerror(-rrc));
         free(s);
         return -1;
     }
@@ -726,8 +729,9 @@ static int svc_init(struct dmpd *d, void **state, char *err, size_t errlen)
     }
     locate_dmpctl(s);
     snprintf(s->workdir, sizeof(s->workdir), "%s/" WORK_DIR, dmpd_state_dir(d));
-    if (dmp_mkdir_p(s->workdir) < 0) {
-        snprintf(err, errlen, "cannot create %s: %s", s->workdir, strerror(errno));
+    int mrc = dmp_mkdir_p(s->workdir);
+    if (mrc < 0) {
+        snprintf(err, errlen, "cannot create %s: %s", s->workdir, strerror(-mrc));
         free(s);
         *state = NULL;
         return -1;

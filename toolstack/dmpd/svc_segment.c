@@ -12,321 +12,23 @@
  *   create NAME BYTES shared|private persistent|transient
  *   destroy NAME | replace NAME | allow NAME DOMNAME | deny NAME DOMNAME
  *   attach DOM NAME ro|rw WAIT_MS | detach DOM NAME WAIT_MS | list [--json]
- */
+ *
+ * This file holds the requests and the service interface; the xenbus device and what backs a
+ * segment (memory, grants, registry) have files of their own (svc_segment.h). */
 #include <errno.h>
-#include <stdarg.h>
-#include <fcntl.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
-#include <sys/mman.h>
-#include <sys/stat.h>
 #include <unistd.h>
 #include <xenstore.h>
 
 #include "dmpcli/cli.h"
-#include "dmpcli/dmpd.h"
-#include "dmpxen/domain.h"
 #include "dmpcommon/json.h"
-#include "dmpseg/segment.h"
 #include "dmpcommon/util.h"
 #include "dmpsegback-abi.h"
-
-#define SVC "segment"
-#define MAX_ATTACH 16
-#define MAX_WAIT_MS 60000
-#define POLL_MS 50
-#define NUDGE_MS 2000
-
-/* xenbus states (xen/io/xenbus.h) */
-enum { XB_UNKNOWN = 0, XB_INITIALISING = 1, XB_INITWAIT = 2, XB_CONNECTED = 4, XB_CLOSING = 5, XB_CLOSED = 6 };
-
-enum att_state { ATT_WAITING, ATT_CONNECTED, ATT_LEAKED };
-
-struct attachment {
-    uint32_t domid;
-    char domname[DMP_DOMAIN_NAME_MAX];
-    bool ro;
-    unsigned int devid;
-    uint32_t grant_id;
-    enum att_state state;
-    uint64_t next_nudge_ms;   /* detach pending: when to repeat the Closing request */
-};
-
-struct segment {
-    struct dmp_seg_def def;
-    uint8_t *initial;       /* replaced contents of a transient segment (NULL = zero) */
-    int memfd;              /* live memory while attached, else -1 */
-    uint8_t *mem;
-    struct attachment att[MAX_ATTACH];
-    int natt;
-};
-
-struct segsvc {
-    struct dmpd *d;
-    char dir[512];
-    int backfd;             /* /dev/dmpsegback, opened on first attach */
-    struct segment seg[DMP_SEG_MAX_SEGMENTS];
-    int nseg;
-};
-
-static struct segment *find_seg(struct segsvc *s, const char *name)
-{
-    for (int i = 0; i < s->nseg; i++)
-        if (strcmp(s->seg[i].def.name, name) == 0)
-            return &s->seg[i];
-    return NULL;
-}
-
-static void img_path(const struct segsvc *s, const char *name, char *buf, size_t len)
-{
-    snprintf(buf, len, "%s/%s.img", s->dir, name);
-}
-
-static int save_registry(struct segsvc *s, FILE *out)
-{
-    struct dmp_seg_def defs[DMP_SEG_MAX_SEGMENTS];
-    for (int i = 0; i < s->nseg; i++)
-        defs[i] = s->seg[i].def;
-    char *text = dmp_seg_registry_format(defs, s->nseg);
-    char path[600];
-    snprintf(path, sizeof(path), "%s/registry", s->dir);
-    int rc = text ? dmp_write_file_atomic(path, text, strlen(text)) : -1;
-    free(text);
-    if (rc != 0 && out)
-        fprintf(out, "cannot write the registry %s: %s\n", path, strerror(errno));
-    return rc;
-}
-
-/* ---- live memory ---------------------------------------------------------------------- */
-
-static int mem_open(struct segsvc *s, struct segment *g, FILE *out)
-{
-    if (g->mem)
-        return 0;
-    int fd = memfd_create(g->def.name, MFD_CLOEXEC);
-    if (fd < 0 || ftruncate(fd, (off_t)g->def.size) < 0) {
-        fprintf(out, "cannot allocate %llu bytes for segment '%s': %s\n",
-                (unsigned long long)g->def.size, g->def.name, strerror(errno));
-        if (fd >= 0)
-            close(fd);
-        return -1;
-    }
-    void *m = mmap(NULL, g->def.size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-    if (m == MAP_FAILED) {
-        fprintf(out, "cannot map segment '%s': %s\n", g->def.name, strerror(errno));
-        close(fd);
-        return -1;
-    }
-    if (g->def.saved && g->def.persistent) {
-        char path[600];
-        uint8_t *data = NULL;
-        size_t len = 0;
-        img_path(s, g->def.name, path, sizeof(path));
-        if (dmp_read_file(path, &data, &len) != 0 || len != g->def.size) {
-            fprintf(out, "saved contents of segment '%s' (%s) are %s\n", g->def.name, path,
-                    len != g->def.size ? "the wrong size" : "unreadable");
-            free(data);
-            munmap(m, g->def.size);
-            close(fd);
-            return -1;
-        }
-        memcpy(m, data, len);
-        free(data);
-    } else if (g->def.saved && g->initial) {
-        memcpy(m, g->initial, g->def.size);
-        if (memcmp(m, g->initial, g->def.size) != 0) {
-            /* Nothing else can write this fresh memory yet: a mismatch is a host fault. */
-            fprintf(out, "segment '%s': restoring its contents failed verification\n", g->def.name);
-            munmap(m, g->def.size);
-            close(fd);
-            return -1;
-        }
-    }
-    /* Otherwise the fresh memfd is zero-filled: a segment never replaced starts zeroed. */
-    g->memfd = fd;
-    g->mem = m;
-    return 0;
-}
-
-static void mem_close(struct segment *g)
-{
-    if (!g->mem)
-        return;
-    munmap(g->mem, g->def.size);
-    close(g->memfd);
-    g->mem = NULL;
-    g->memfd = -1;
-}
-
-/* ---- xenstore ------------------------------------------------------------------------- */
-
-static void be_path(const struct attachment *a, const char *key, char *buf, size_t len)
-{
-    snprintf(buf, len, "/local/domain/0/backend/dmpseg/%u/%u%s%s", a->domid, a->devid, key ? "/" : "",
-             key ? key : "");
-}
-
-static void fe_path(const struct attachment *a, const char *key, char *buf, size_t len)
-{
-    snprintf(buf, len, "/local/domain/%u/device/dmpseg/%u%s%s", a->domid, a->devid, key ? "/" : "",
-             key ? key : "");
-}
-
-static int xs_printf(struct xs_handle *xs, xs_transaction_t t, const char *path, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-
-static int xs_printf(struct xs_handle *xs, xs_transaction_t t, const char *path, const char *fmt, ...)
-{
-    char val[64];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(val, sizeof(val), fmt, ap);
-    va_end(ap);
-    return xs_write(xs, t, path, val, strlen(val)) ? 0 : -1;
-}
-
-/* State of a xenbus node: XB_UNKNOWN if absent. */
-static int xb_state(struct xs_handle *xs, const char *path)
-{
-    unsigned int len;
-    char *v = xs_read(xs, XBT_NULL, path, &len);
-    uint64_t st = XB_UNKNOWN;
-    if (v && dmp_parse_u64(v, &st) != 0)
-        st = XB_UNKNOWN;
-    free(v);
-    return (int)st;
-}
-
-static bool domain_exists(struct xs_handle *xs, uint32_t domid)
-{
-    char path[64];
-    unsigned int len;
-    snprintf(path, sizeof(path), "/local/domain/%u/name", domid);
-    char *v = xs_read(xs, XBT_NULL, path, &len);
-    free(v);
-    return v != NULL;
-}
-
-/* Lowest device number not present in the guest's device/dmpseg directory. */
-static unsigned int pick_devid(struct xs_handle *xs, uint32_t domid, const struct segsvc *s)
-{
-    char path[64];
-    snprintf(path, sizeof(path), "/local/domain/%u/device/dmpseg", domid);
-    unsigned int n = 0;
-    char **ents = xs_directory(xs, XBT_NULL, path, &n);
-    for (unsigned int id = 0; id < 1024; id++) {
-        bool used = false;
-        for (unsigned int i = 0; i < n && !used; i++) {
-            uint64_t v;
-            used = dmp_parse_u64(ents[i], &v) == 0 && v == id;
-        }
-        for (int k = 0; k < s->nseg && !used; k++)
-            for (int a = 0; a < s->seg[k].natt; a++)
-                used |= s->seg[k].att[a].domid == domid && s->seg[k].att[a].devid == id;
-        if (!used) {
-            free(ents);
-            return id;
-        }
-    }
-    free(ents);
-    return 1024;
-}
-
-static int publish(struct xs_handle *xs, const struct segment *g, const struct attachment *a,
-                   const uint32_t *dir_refs, unsigned int nr_dir)
-{
-    char be[128], fe[128], p[192];
-    be_path(a, NULL, be, sizeof(be));
-    fe_path(a, NULL, fe, sizeof(fe));
-    /* Backend: dom0's, readable by the guest. Frontend: the guest's, readable by dom0. */
-    struct xs_permissions beperm[2] = { { .id = 0, .perms = XS_PERM_NONE },
-                                        { .id = a->domid, .perms = XS_PERM_READ } };
-    struct xs_permissions feperm[2] = { { .id = a->domid, .perms = XS_PERM_NONE },
-                                        { .id = 0, .perms = XS_PERM_READ } };
-    for (int attempt = 0; attempt < 5; attempt++) {
-        xs_transaction_t t = xs_transaction_start(xs);
-        if (t == XBT_NULL)
-            return -1;
-        bool ok = xs_mkdir(xs, t, be) && xs_set_permissions(xs, t, be, beperm, 2);
-        snprintf(p, sizeof(p), "/local/domain/%u/device/dmpseg", a->domid);
-        ok = ok && xs_mkdir(xs, t, p) && xs_set_permissions(xs, t, p, feperm, 2);
-        ok = ok && xs_mkdir(xs, t, fe) && xs_set_permissions(xs, t, fe, feperm, 2);
-#define W(base, key, ...) (snprintf(p, sizeof(p), "%s/%s", base, key), xs_printf(xs, t, p, __VA_ARGS__) == 0)
-        ok = ok && W(be, "frontend", "%s", fe) && W(be, "frontend-id", "%u", a->domid) &&
-             W(be, "online", "1") && W(be, "name", "%s", g->def.name) &&
-             W(be, "size", "%llu", (unsigned long long)g->def.size) && W(be, "ro", "%d", a->ro) &&
-             W(be, "nr-pages", "%llu", (unsigned long long)(g->def.size / DMP_SEG_PAGE)) &&
-             W(be, "nr-ref-pages", "%u", nr_dir);
-        for (unsigned int i = 0; ok && i < nr_dir; i++) {
-            char key[32];
-            snprintf(key, sizeof(key), "ref-page-%u", i);
-            ok = W(be, key, "%u", dir_refs[i]);
-        }
-        ok = ok && W(be, "state", "%d", XB_INITWAIT) && W(fe, "backend", "%s", be) &&
-             W(fe, "backend-id", "0") && W(fe, "state", "%d", XB_INITIALISING);
-#undef W
-        if (!ok) {
-            xs_transaction_end(xs, t, true);
-            return -1;
-        }
-        if (xs_transaction_end(xs, t, false))
-            return 0;
-        if (errno != EAGAIN)
-            return -1;
-    }
-    return -1;
-}
-
-static void unpublish(struct xs_handle *xs, const struct attachment *a)
-{
-    char p[128];
-    fe_path(a, NULL, p, sizeof(p));
-    xs_rm(xs, XBT_NULL, p);
-    be_path(a, NULL, p, sizeof(p));
-    xs_rm(xs, XBT_NULL, p);
-}
-
-/* ---- grants --------------------------------------------------------------------------- */
-
-static int backend_fd(struct segsvc *s, FILE *out)
-{
-    if (s->backfd >= 0)
-        return s->backfd;
-    s->backfd = open(DMPSEGBACK_DEVICE, O_RDWR | O_CLOEXEC);
-    if (s->backfd < 0)
-        fprintf(out, "cannot open %s (is dmpsegback.ko loaded?): %s\n", DMPSEGBACK_DEVICE, strerror(errno));
-    return s->backfd;
-}
-
-/* End the grants of an attachment; returns how many are still mapped by the guest. */
-static int grants_end(struct segsvc *s, struct attachment *a)
-{
-    struct dmpsegback_revoke r = { .id = a->grant_id };
-    if (ioctl(s->backfd, DMPSEGBACK_IOC_REVOKE, &r) < 0)
-        return errno == ENOENT ? 0 : -1;
-    return (int)r.busy;
-}
-
-static void drop_attachment(struct segment *g, int idx)
-{
-    g->att[idx] = g->att[--g->natt];
-    /* Leaked attachments keep natt > 0, so the memory they pin stays mapped here too. */
-    if (g->natt == 0)
-        mem_close(g);
-}
-
-static int find_att(const struct segment *g, uint32_t domid)
-{
-    for (int i = 0; i < g->natt; i++)
-        if (g->att[i].domid == domid)
-            return i;
-    return -1;
-}
-
-/* ---- requests ------------------------------------------------------------------------- */
+#include "svc_segment.h"
 
 static int req_create(struct segsvc *s, int argc, char **argv, FILE *out)
 {
@@ -347,7 +49,7 @@ static int req_create(struct segsvc *s, int argc, char **argv, FILE *out)
         fprintf(out, "bad mode '%s %s'\n", argv[3], argv[4]);
         return DMP_EXIT_USAGE;
     }
-    if (find_seg(s, argv[1])) {
+    if (seg_find(s, argv[1])) {
         fprintf(out, "segment '%s' already exists\n", argv[1]);
         return DMP_EXIT_FAIL;
     }
@@ -363,13 +65,13 @@ static int req_create(struct segsvc *s, int argc, char **argv, FILE *out)
     g->def.shared = shared;
     g->def.persistent = persistent;
     s->nseg++;
-    if (save_registry(s, out) != 0) {
+    if (seg_save_registry(s, out) != 0) {
         s->nseg--;
         return DMP_EXIT_FAIL;
     }
     /* A stale image from an earlier segment of this name must not become its contents. */
     char path[600];
-    img_path(s, g->def.name, path, sizeof(path));
+    seg_img_path(s, g->def.name, path, sizeof(path));
     unlink(path);
     dmpd_log(s->d, SVC, "create", "%s %llu bytes %s %s", g->def.name, (unsigned long long)size,
              argv[3], argv[4]);
@@ -380,7 +82,7 @@ static int req_create(struct segsvc *s, int argc, char **argv, FILE *out)
 
 static int req_destroy(struct segsvc *s, int argc, char **argv, FILE *out)
 {
-    struct segment *g = argc == 2 ? find_seg(s, argv[1]) : NULL;
+    struct segment *g = argc == 2 ? seg_find(s, argv[1]) : NULL;
     if (!g) {
         fprintf(out, argc == 2 ? "no segment '%s'\n" : "usage: destroy NAME\n", argc == 2 ? argv[1] : "");
         return argc == 2 ? DMP_EXIT_FAIL : DMP_EXIT_USAGE;
@@ -391,10 +93,10 @@ static int req_destroy(struct segsvc *s, int argc, char **argv, FILE *out)
         return DMP_EXIT_FAIL;
     }
     char path[600];
-    img_path(s, g->def.name, path, sizeof(path));
+    seg_img_path(s, g->def.name, path, sizeof(path));
     struct segment gone = *g;
     *g = s->seg[--s->nseg];
-    if (save_registry(s, out) != 0) {
+    if (seg_save_registry(s, out) != 0) {
         s->seg[s->nseg++] = *g;
         *g = gone;
         return DMP_EXIT_FAIL;
@@ -413,7 +115,7 @@ static int req_access(struct segsvc *s, int argc, char **argv, FILE *out, bool a
         fprintf(out, "usage: %s NAME DOMNAME\n", argv[0]);
         return DMP_EXIT_USAGE;
     }
-    struct segment *g = find_seg(s, argv[1]);
+    struct segment *g = seg_find(s, argv[1]);
     if (!g) {
         fprintf(out, "no segment '%s'\n", argv[1]);
         return DMP_EXIT_FAIL;
@@ -433,7 +135,7 @@ static int req_access(struct segsvc *s, int argc, char **argv, FILE *out, bool a
                 argv[1]);
         return DMP_EXIT_NOTHING;
     }
-    if (save_registry(s, out) != 0) {
+    if (seg_save_registry(s, out) != 0) {
         g->def = before;
         return DMP_EXIT_FAIL;
     }
@@ -445,7 +147,7 @@ static int req_access(struct segsvc *s, int argc, char **argv, FILE *out, bool a
 
 static int req_replace(struct segsvc *s, int argc, char **argv, FILE *out)
 {
-    struct segment *g = argc == 2 ? find_seg(s, argv[1]) : NULL;
+    struct segment *g = argc == 2 ? seg_find(s, argv[1]) : NULL;
     if (!g) {
         fprintf(out, argc == 2 ? "no segment '%s'\n" : "usage: replace NAME\n", argc == 2 ? argv[1] : "");
         return argc == 2 ? DMP_EXIT_FAIL : DMP_EXIT_USAGE;
@@ -458,9 +160,10 @@ static int req_replace(struct segsvc *s, int argc, char **argv, FILE *out)
     struct dmp_seg_def before = g->def;
     if (g->def.persistent) {
         char path[600];
-        img_path(s, g->def.name, path, sizeof(path));
-        if (dmp_write_file_atomic(path, g->mem, g->def.size) != 0) {
-            fprintf(out, "cannot save segment '%s' to %s: %s\n", g->def.name, path, strerror(errno));
+        seg_img_path(s, g->def.name, path, sizeof(path));
+        int wrc = dmp_write_file_atomic(path, g->mem, g->def.size);
+        if (wrc != 0) {
+            fprintf(out, "cannot save segment '%s' to %s: %s\n", g->def.name, path, strerror(-wrc));
             return DMP_EXIT_FAIL;
         }
     } else {
@@ -478,7 +181,7 @@ static int req_replace(struct segsvc *s, int argc, char **argv, FILE *out)
         g->initial = copy;
     }
     g->def.saved = true;
-    if (!before.saved && save_registry(s, out) != 0) {
+    if (!before.saved && seg_save_registry(s, out) != 0) {
         g->def = before;
         return DMP_EXIT_FAIL;
     }
@@ -486,25 +189,6 @@ static int req_replace(struct segsvc *s, int argc, char **argv, FILE *out)
     fprintf(out, "segment %s: current contents are now its initial contents%s\n", g->def.name,
             g->def.persistent ? " (saved in the state directory)" : "");
     return DMP_EXIT_OK;
-}
-
-static int wait_frontend(struct xs_handle *xs, const struct attachment *a, int want, int wait_ms)
-{
-    char p[128];
-    fe_path(a, "state", p, sizeof(p));
-    int st = XB_UNKNOWN;
-    /* Deadline by the clock: on a loaded host each xenstore round trip takes a while too. */
-    uint64_t deadline = dmpd_now_ms() + (uint64_t)wait_ms;
-    for (int polls = 0; polls <= MAX_WAIT_MS / POLL_MS; polls++) {
-        st = xb_state(xs, p);
-        if (st == want || (want == XB_CONNECTED && st >= XB_CLOSING) ||
-            (want == XB_CLOSED && (st == XB_UNKNOWN || !domain_exists(xs, a->domid))))
-            return st;
-        if (dmpd_now_ms() >= deadline)
-            break;
-        usleep(POLL_MS * 1000);
-    }
-    return st;
 }
 
 static int req_attach(struct segsvc *s, int argc, char **argv, FILE *out)
@@ -517,7 +201,7 @@ static int req_attach(struct segsvc *s, int argc, char **argv, FILE *out)
         fprintf(out, "usage: attach DOM NAME ro|rw WAIT_MS (at most %d)\n", MAX_WAIT_MS);
         return DMP_EXIT_USAGE;
     }
-    struct segment *g = find_seg(s, argv[2]);
+    struct segment *g = seg_find(s, argv[2]);
     if (!g) {
         fprintf(out, "no segment '%s'\n", argv[2]);
         return DMP_EXIT_FAIL;
@@ -540,7 +224,7 @@ static int req_attach(struct segsvc *s, int argc, char **argv, FILE *out)
                 domname, g->def.name, g->def.name, domname);
         return DMP_EXIT_FAIL;
     }
-    int have = find_att(g, domid);
+    int have = seg_find_att(g, domid);
     if (have >= 0) {
         fprintf(out, "segment '%s' is already attached to %s%s\n", g->def.name, domname,
                 g->att[have].state == ATT_LEAKED ? " (detach pending: the guest has not released it)" : "");
@@ -554,10 +238,10 @@ static int req_attach(struct segsvc *s, int argc, char **argv, FILE *out)
         fprintf(out, "segment '%s' has %d attachments, the limit\n", g->def.name, MAX_ATTACH);
         return DMP_EXIT_FAIL;
     }
-    if (backend_fd(s, out) < 0)
+    if (seg_backend_fd(s, out) < 0)
         return DMP_EXIT_FAIL;
     bool fresh = !g->mem;
-    if (mem_open(s, g, out) != 0)
+    if (seg_mem_open(s, g, out) != 0)
         return DMP_EXIT_FAIL;
 
     struct attachment *a = &g->att[g->natt];
@@ -565,7 +249,7 @@ static int req_attach(struct segsvc *s, int argc, char **argv, FILE *out)
     a->domid = domid;
     snprintf(a->domname, sizeof(a->domname), "%s", domname);
     a->ro = strcmp(argv[3], "ro") == 0;
-    a->devid = pick_devid(xs, domid, s);
+    a->devid = seg_pick_devid(xs, domid, s);
     uint32_t nr_pages = (uint32_t)(g->def.size / DMP_SEG_PAGE);
     uint32_t nr_dir = (nr_pages + DMPSEGBACK_REFS_PER_PAGE - 1) / DMPSEGBACK_REFS_PER_PAGE;
     uint32_t *dir = calloc(nr_dir, sizeof(*dir));
@@ -585,33 +269,34 @@ static int req_attach(struct segsvc *s, int argc, char **argv, FILE *out)
     a->grant_id = gr.id;
     a->state = ATT_WAITING;
     g->natt++;
-    if (publish(xs, g, a, dir, nr_dir) != 0) {
-        fprintf(out, "cannot publish the device in xenstore: %s\n", strerror(errno));
+    int prc = seg_publish(xs, g, a, dir, nr_dir);
+    if (prc != 0) {
+        fprintf(out, "cannot publish the device in xenstore: %s\n", strerror(-prc));
         free(dir);
-        unpublish(xs, a);
-        if (grants_end(s, a) != 0)
+        seg_unpublish(xs, a);
+        if (seg_grants_end(s, a) != 0)
             a->state = ATT_LEAKED;   /* cannot happen before publishing; keep it safe anyway */
         else
-            drop_attachment(g, g->natt - 1);
+            seg_drop_attachment(g, g->natt - 1);
         return DMP_EXIT_FAIL;
     }
     free(dir);
-    int st = wait_frontend(xs, a, XB_CONNECTED, (int)wait_ms);
+    int st = seg_wait_frontend(xs, a, XB_CONNECTED, (int)wait_ms);
     char p[128];
     if (st == XB_CONNECTED) {
-        be_path(a, "state", p, sizeof(p));
-        xs_printf(xs, XBT_NULL, p, "%d", XB_CONNECTED);
+        seg_be_path(a, "state", p, sizeof(p));
+        seg_xs_printf(xs, XBT_NULL, p, "%d", XB_CONNECTED);
         a->state = ATT_CONNECTED;
     } else if (st >= XB_CLOSING) {
-        fe_path(a, "error", p, sizeof(p));
+        seg_fe_path(a, "error", p, sizeof(p));
         unsigned int len;
         char *e = xs_read(xs, XBT_NULL, p, &len);
         fprintf(out, "guest %s refused segment '%s': %s\n", domname, g->def.name, e ? e : "(no error text)");
         free(e);
-        unpublish(xs, a);
-        int busy = grants_end(s, a);
+        seg_unpublish(xs, a);
+        int busy = seg_grants_end(s, a);
         if (busy == 0)
-            drop_attachment(g, find_att(g, domid));
+            seg_drop_attachment(g, seg_find_att(g, domid));
         else
             a->state = ATT_LEAKED;
         return DMP_EXIT_FAIL;
@@ -627,7 +312,7 @@ static int req_attach(struct segsvc *s, int argc, char **argv, FILE *out)
 
 fail_mem:
     if (g->natt == 0)
-        mem_close(g);
+        seg_mem_close(g);
     return DMP_EXIT_FAIL;
 }
 
@@ -635,12 +320,12 @@ fail_mem:
 static int finish_detach(struct segsvc *s, struct segment *g, int idx, int *busy)
 {
     struct attachment *a = &g->att[idx];
-    *busy = grants_end(s, a);
+    *busy = seg_grants_end(s, a);
     if (*busy != 0)
         return -1;
-    unpublish(dmpd_xs(s->d), a);
+    seg_unpublish(dmpd_xs(s->d), a);
     dmpd_log(s->d, SVC, "detach", "%s from %s (domid %u): grants ended", g->def.name, a->domname, a->domid);
-    drop_attachment(g, idx);
+    seg_drop_attachment(g, idx);
     return 0;
 }
 
@@ -652,7 +337,7 @@ static int req_detach(struct segsvc *s, int argc, char **argv, FILE *out)
         fprintf(out, "usage: detach DOM NAME WAIT_MS (at most %d)\n", MAX_WAIT_MS);
         return DMP_EXIT_USAGE;
     }
-    struct segment *g = find_seg(s, argv[2]);
+    struct segment *g = seg_find(s, argv[2]);
     if (!g) {
         fprintf(out, "no segment '%s'\n", argv[2]);
         return DMP_EXIT_FAIL;
@@ -671,10 +356,10 @@ static int req_detach(struct segsvc *s, int argc, char **argv, FILE *out)
     }
     struct attachment *a = &g->att[idx];
     char p[128];
-    be_path(a, "state", p, sizeof(p));
+    seg_be_path(a, "state", p, sizeof(p));
     if (xs)
-        xs_printf(xs, XBT_NULL, p, "%d", XB_CLOSING);
-    int st = xs ? wait_frontend(xs, a, XB_CLOSED, (int)wait_ms) : XB_CLOSED;
+        seg_xs_printf(xs, XBT_NULL, p, "%d", XB_CLOSING);
+    int st = xs ? seg_wait_frontend(xs, a, XB_CLOSED, (int)wait_ms) : XB_CLOSED;
     char domname[DMP_DOMAIN_NAME_MAX];
     snprintf(domname, sizeof(domname), "%s", a->domname);
     int busy = 0;
@@ -794,13 +479,13 @@ static void seg_tick(struct dmpd *d, void *state, uint64_t now_ms)
         for (int k = g->natt - 1; k >= 0; k--) {
             struct attachment *a = &g->att[k];
             char p[128];
-            fe_path(a, "state", p, sizeof(p));
-            int st = xb_state(xs, p);
-            bool dead = !domain_exists(xs, a->domid);
+            seg_fe_path(a, "state", p, sizeof(p));
+            int st = seg_xb_state(xs, p);
+            bool dead = !seg_domain_exists(xs, a->domid);
             int busy;
             if (a->state == ATT_WAITING && st == XB_CONNECTED) {
-                be_path(a, "state", p, sizeof(p));
-                xs_printf(xs, XBT_NULL, p, "%d", XB_CONNECTED);
+                seg_be_path(a, "state", p, sizeof(p));
+                seg_xs_printf(xs, XBT_NULL, p, "%d", XB_CONNECTED);
                 a->state = ATT_CONNECTED;
                 dmpd_log(d, SVC, "connected", "%s in %s", g->def.name, a->domname);
             } else if (a->state == ATT_LEAKED || dead) {
@@ -809,58 +494,13 @@ static void seg_tick(struct dmpd *d, void *state, uint64_t now_ms)
                 } else if (!dead && st != XB_CLOSED && now_ms >= a->next_nudge_ms) {
                     /* Rewriting Closing fires the guest's watch again: a frontend that ignored
                      * the first request (busy, or its driver reloaded) gets another chance. */
-                    be_path(a, "state", p, sizeof(p));
-                    xs_printf(xs, XBT_NULL, p, "%d", XB_CLOSING);
+                    seg_be_path(a, "state", p, sizeof(p));
+                    seg_xs_printf(xs, XBT_NULL, p, "%d", XB_CLOSING);
                     a->next_nudge_ms = now_ms + NUDGE_MS;
                 }
             }
         }
     }
-}
-
-static int load_registry(struct segsvc *s, char *err, size_t errlen)
-{
-    char path[600];
-    snprintf(path, sizeof(path), "%s/registry", s->dir);
-    uint8_t *text;
-    size_t len;
-    if (dmp_read_file(path, &text, &len) != 0) {
-        if (errno == ENOENT)
-            return 0;
-        snprintf(err, errlen, "cannot read %s: %s", path, strerror(errno));
-        return -1;
-    }
-    struct dmp_seg_def *defs;
-    int n;
-    char perr[256];
-    int rc = dmp_seg_registry_parse((const char *)text, len, &defs, &n, perr, sizeof(perr));
-    free(text);
-    if (rc != 0) {
-        snprintf(err, errlen, "%s: %s", path, perr);
-        return -1;
-    }
-    for (int i = 0; i < n; i++) {
-        struct segment *g = &s->seg[s->nseg++];
-        memset(g, 0, sizeof(*g));
-        g->memfd = -1;
-        g->def = defs[i];
-        /* Replaced contents of transient segments lived in the old daemon's memory. */
-        if (!g->def.persistent)
-            g->def.saved = false;
-        if (g->def.persistent && g->def.saved) {
-            char img[600];
-            struct stat st;
-            img_path(s, g->def.name, img, sizeof(img));
-            if (stat(img, &st) != 0 || (uint64_t)st.st_size != g->def.size) {
-                snprintf(err, errlen, "segment %s: saved contents %s missing or not %llu bytes", g->def.name, img,
-                         (unsigned long long)g->def.size);
-                free(defs);
-                return -1;
-            }
-        }
-    }
-    free(defs);
-    return 0;
 }
 
 static int seg_init(struct dmpd *d, void **state, char *err, size_t errlen)
@@ -873,12 +513,13 @@ static int seg_init(struct dmpd *d, void **state, char *err, size_t errlen)
     s->d = d;
     s->backfd = -1;
     snprintf(s->dir, sizeof(s->dir), "%s/segments", dmpd_state_dir(d));
-    if (dmp_mkdir_p(s->dir) != 0) {
-        snprintf(err, errlen, "cannot create %s: %s", s->dir, strerror(errno));
+    int mrc = dmp_mkdir_p(s->dir);
+    if (mrc != 0) {
+        snprintf(err, errlen, "cannot create %s: %s", s->dir, strerror(-mrc));
         free(s);
         return -1;
     }
-    if (load_registry(s, err, errlen) != 0) {
+    if (seg_load_registry(s, err, errlen) != 0) {
         free(s);
         return -1;
     }
@@ -908,12 +549,12 @@ static void seg_fini(struct dmpd *d, void *state)
             free(body);
             if (rc != DMP_EXIT_OK) {
                 /* Drop our record; the kernel keeps the mapped pages until the guest unmaps. */
-                unpublish(dmpd_xs(d), &g->att[0]);
-                drop_attachment(g, 0);
+                seg_unpublish(dmpd_xs(d), &g->att[0]);
+                seg_drop_attachment(g, 0);
             }
         }
         free(g->initial);
-        mem_close(g);
+        seg_mem_close(g);
     }
     if (s->backfd >= 0)
         close(s->backfd);

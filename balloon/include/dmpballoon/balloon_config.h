@@ -54,7 +54,8 @@ void dmp_balloon_config_init(struct dmp_balloon_config *c);
 void dmp_balloon_config_free(struct dmp_balloon_config *c);
 
 /* Parse text (need not be NUL-terminated) named fname in messages, on top of whatever c holds
- * (normally just initialised). Returns 0, or -1 with a message in err. On error c may hold
+ * (normally just initialised). Returns 0, or -EINVAL (-ENOMEM) with a message in err naming
+ * the file, the line and the key. On error c may hold
  * part of the file: free it. */
 int dmp_balloon_config_parse(struct dmp_balloon_config *c, const char *text, size_t len,
                              const char *fname, char *err, size_t errlen);
@@ -75,7 +76,7 @@ const struct dmp_balloon_domain_cfg *dmp_balloon_config_find(const struct dmp_ba
                                                              const char *name);
 
 /* Serialize every global setting and each domain's own keys, in the file format, so that
- * parsing it back gives equal settings. *out is malloc'd, NUL-terminated. Returns -1/ENOMEM. */
+ * parsing it back gives equal settings. *out is malloc'd, NUL-terminated. Returns 0 or -ENOMEM. */
 int dmp_balloon_config_serialize(const struct dmp_balloon_config *c, char **out, size_t *len);
 
 /* Whether two configurations hold the same settings (line numbers ignored). */

@@ -185,8 +185,8 @@ struct dmp_policy_summary {
     size_t n_guests, n_changed, n_stuck, n_no_balloon;
 };
 
-/* One policy step over n guests. track[i] belongs to in[i] (same domid, else -1/EINVAL).
- * Writes out[i] for every guest and updates track[i]. Returns 0, or -1/EINVAL on
+/* One policy step over n guests. track[i] belongs to in[i] (same domid, else -EINVAL).
+ * Writes out[i] for every guest and updates track[i]. Returns 0, or -EINVAL on
  * inconsistent input (bad params, weight 0, reserve > budget). */
 int dmp_policy_step(const struct dmp_policy_params *pp, const struct dmp_host_input *host,
                     const struct dmp_guest_input *in, struct dmp_guest_track *track, size_t n,

@@ -12,7 +12,7 @@
  *  "new_target_kib":..,"actual_kib":..,"estimate_bytes":..,"estimate_lower_bytes":..,
  *  "estimate_upper_bytes":..,"estimator":"sampling","floor_kib":..,"ceiling_kib":..,
  *  "desired_kib":..,"state":"ok","reason":"grow","limits":[..],"text":".."}\n
- * Returns 0, or -1 if the stream failed. */
+ * Returns 0, or -EIO if the stream failed (-EINVAL: the document came out malformed). */
 int dmp_balloon_log_decision(FILE *f, const struct dmp_decision *d);
 
 int dmp_balloon_metrics_json(FILE *f, const struct dmp_policy_summary *s,

@@ -20,7 +20,7 @@ enum dmp_wss_method {
 };
 
 const char *dmp_wss_method_name(enum dmp_wss_method m);
-/* Returns 0 and the method for "none", "sampling", "mrc"; -1 otherwise. */
+/* Returns 0 and the method for "none", "sampling", "mrc"; -EINVAL otherwise. */
 int dmp_wss_method_parse(const char *s, enum dmp_wss_method *m);
 
 struct dmp_wss_estimate {
@@ -93,7 +93,7 @@ struct dmp_wss {
     void *impl;
 };
 
-/* Returns 0 on success, -1 with errno (EINVAL: inconsistent observation). */
+/* Returns 0, or a negative errno (-EINVAL: inconsistent observation; -ENOMEM). */
 int dmp_wss_update(struct dmp_wss *w, const struct dmp_wss_observation *obs);
 void dmp_wss_current(const struct dmp_wss *w, struct dmp_wss_estimate *out);
 void dmp_wss_destroy(struct dmp_wss *w);

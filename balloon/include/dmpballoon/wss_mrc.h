@@ -45,11 +45,11 @@ void dmp_wss_mrc_params_default(struct dmp_wss_mrc_params *p, uint64_t max_pages
 
 struct dmp_wss_mrc;
 
-/* Returns -1 with errno EINVAL (bad parameters) or ENOMEM. */
+/* Returns 0, -EINVAL (bad parameters) or -ENOMEM. */
 int dmp_wss_mrc_new(struct dmp_wss_mrc **out, const struct dmp_wss_mrc_params *p);
 void dmp_wss_mrc_free(struct dmp_wss_mrc *m);
 
-/* One trapped access. Times must not go backwards (-1/EINVAL); ENOMEM impossible after new. */
+/* One trapped access. Times must not go backwards (-EINVAL); -ENOMEM impossible after new. */
 int dmp_wss_mrc_access(struct dmp_wss_mrc *m, uint64_t gfn, uint64_t time_ms);
 /* Whether the host should leave gfn untrapped; usable as a dmp_gfn_pred with ctx = m. */
 bool dmp_wss_mrc_is_hot(void *m, uint64_t gfn);

@@ -42,7 +42,7 @@ bool dmp_gfn_set_contains(void *ctx, uint64_t gfn);
 /* Choose up to n distinct gfns, uniformly among the populated pages for which is_hot (may be
  * NULL) returns false. Writes them ascending (the host batches invalidations by gfn) and
  * returns how many were chosen: fewer than n only when fewer eligible pages exist.
- * Returns -1 with errno=ENOMEM or EINVAL (ranges overlapping or overflowing). */
+ * Returns -ENOMEM or -EINVAL (ranges overlapping or overflowing). */
 long dmp_wss_select_sample(struct dmp_rng *rng, const struct dmp_gfn_range *ranges,
                            size_t n_ranges, dmp_gfn_pred is_hot, void *hot_ctx,
                            uint64_t *out, size_t n);
@@ -64,7 +64,7 @@ struct dmp_wss_sampling {
 
 void dmp_wss_sampling_init(struct dmp_wss_sampling *s, const struct dmp_wss_sampling_params *p);
 /* One interval: sampled pages, touched of them, the guest's populated pages, the interval.
- * Returns -1/EINVAL when touched > sampled, sampled == 0 or sampled > guest_pages. */
+ * Returns -EINVAL when touched > sampled, sampled == 0 or sampled > guest_pages. */
 int dmp_wss_sampling_add(struct dmp_wss_sampling *s, uint32_t sampled, uint32_t touched,
                          uint64_t guest_pages, uint64_t now_ms, uint64_t interval_ms);
 void dmp_wss_sampling_estimate(const struct dmp_wss_sampling *s, struct dmp_wss_estimate *out);
@@ -72,7 +72,7 @@ void dmp_wss_sampling_estimate(const struct dmp_wss_sampling *s, struct dmp_wss_
 /* Wilson score interval of a proportion: k successes out of n, z standard errors. */
 void dmp_wilson_interval(uint64_t k, uint64_t n, double z, double *lo, double *hi);
 
-/* Generic-interface wrapper (heap allocated). Returns -1/ENOMEM. */
+/* Generic-interface wrapper (heap allocated). Returns 0 or -ENOMEM. */
 int dmp_wss_sampling_create(struct dmp_wss *w, const struct dmp_wss_sampling_params *p);
 
 #endif

@@ -311,37 +311,21 @@ static const struct file_operations dmpseg_fops = {
 	.fsync = noop_fsync,
 };
 
-static ssize_t name_show(struct device *d, struct device_attribute *a, char *buf)
-{
-	struct dmpseg_dev *dev = dev_get_drvdata(d);
+/* One read-only sysfs attribute per property of the segment, each printed as fmt. */
+#define DMPSEG_ATTR(attr, fmt, value)						\
+	static ssize_t attr##_show(struct device *d, struct device_attribute *a,	\
+				   char *buf)					\
+	{									\
+		struct dmpseg_dev *dev = dev_get_drvdata(d);			\
+										\
+		return sysfs_emit(buf, fmt "\n", value);			\
+	}									\
+	static DEVICE_ATTR_RO(attr)
 
-	return sysfs_emit(buf, "%s\n", dev->name);
-}
-static DEVICE_ATTR_RO(name);
-
-static ssize_t size_show(struct device *d, struct device_attribute *a, char *buf)
-{
-	struct dmpseg_dev *dev = dev_get_drvdata(d);
-
-	return sysfs_emit(buf, "%llu\n", dev->size);
-}
-static DEVICE_ATTR_RO(size);
-
-static ssize_t ro_show(struct device *d, struct device_attribute *a, char *buf)
-{
-	struct dmpseg_dev *dev = dev_get_drvdata(d);
-
-	return sysfs_emit(buf, "%d\n", dev->ro);
-}
-static DEVICE_ATTR_RO(ro);
-
-static ssize_t disk_show(struct device *d, struct device_attribute *a, char *buf)
-{
-	struct dmpseg_dev *dev = dev_get_drvdata(d);
-
-	return sysfs_emit(buf, "dmpsegblk%d\n", dev->idx);
-}
-static DEVICE_ATTR_RO(disk);
+DMPSEG_ATTR(name, "%s", dev->name);
+DMPSEG_ATTR(size, "%llu", dev->size);
+DMPSEG_ATTR(ro, "%d", dev->ro);
+DMPSEG_ATTR(disk, "dmpsegblk%d", dev->idx);
 
 static struct attribute *dmpseg_attrs[] = {
 	&dev_attr_name.attr,

@@ -25,8 +25,9 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
+
+#include "dmpcommon/clock.h"
 
 #define MIB (1024ULL * 1024)
 #define MAX_WAIT_S 600
@@ -38,13 +39,6 @@ static uint64_t pattern(uint64_t seed, uint64_t idx)
     z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
     z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
     return z ^ (z >> 31);
-}
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
 static int fail(const char *what, const char *path)
@@ -119,7 +113,7 @@ static int fill_or_check(const char *path, uint64_t seed, uint64_t mib, int fill
     if (map_dev(path, fill ? PROT_READ | PROT_WRITE : PROT_READ, &len, &p, &fd))
         return 2;
     uint64_t *w = (uint64_t *)p, n = len / 8, bad = 0, first = UINT64_MAX;
-    double t0 = now_s();
+    double t0 = dmp_mono_s();
     for (uint64_t i = 0; i < n; i++) {
         if (fill) {
             w[i] = pattern(seed, i);
@@ -133,7 +127,7 @@ static int fill_or_check(const char *path, uint64_t seed, uint64_t mib, int fill
     }
     if (fill && msync(p, len, MS_SYNC) < 0)
         return fail("msync", path);
-    double dt = now_s() - t0;
+    double dt = dmp_mono_s() - t0;
     if (bad)
         printf("@@SEG check %s seed %llu: %llu bad words of %llu, first at byte %llu (0x%016llx)\n",
                path, (unsigned long long)seed, (unsigned long long)bad, (unsigned long long)n,
@@ -233,7 +227,7 @@ static int blk_rw(const char *dev, uint64_t seed, uint64_t mib, int fill)
     if (posix_memalign(&buf, 4096, chunk))
         return fail("allocate", "buffer");
     uint64_t *w = buf;
-    double t0 = now_s();
+    double t0 = dmp_mono_s();
     for (uint64_t off = 0; off < len; off += chunk) {
         uint64_t n = len - off < chunk ? len - off : chunk;
         if (fill) {
@@ -252,7 +246,7 @@ static int blk_rw(const char *dev, uint64_t seed, uint64_t mib, int fill)
         return fail("fsync", dev);
     printf("@@SEG %s %s seed %llu %llu bytes: %llu bad words %.3f s\n", fill ? "blkfill" : "blkcheck",
            dev, (unsigned long long)seed, (unsigned long long)len, (unsigned long long)bad,
-           now_s() - t0);
+           dmp_mono_s() - t0);
     free(buf);
     close(fd);
     return bad ? 1 : 0;
@@ -289,8 +283,8 @@ static int hold(const char *path, uint64_t seed, uint64_t secs)
     reads++;
     printf("@@SEG holding %s (%llu bytes)\n", path, (unsigned long long)len);
     fflush(stdout);
-    double end = now_s() + (double)(secs < MAX_WAIT_S ? secs : MAX_WAIT_S);
-    while (now_s() < end) {
+    double end = dmp_mono_s() + (double)(secs < MAX_WAIT_S ? secs : MAX_WAIT_S);
+    while (dmp_mono_s() < end) {
         for (uint64_t i = 0; i < n; i += 512)
             bad += w[i] != pattern(seed, i);
         reads++;
@@ -324,14 +318,14 @@ static int hungry(uint64_t mib, const char *path)
     printf("@@SEG hungry start %llu MiB in %s\n", (unsigned long long)mib, path ? path : "anonymous memory");
     fflush(stdout);
     uint64_t *w = (uint64_t *)p, n = len / 8, bad = 0;
-    double t0 = now_s();
+    double t0 = dmp_mono_s();
     for (uint64_t i = 0; i < n; i++)
         w[i] = pattern(7, i);
     for (int pass = 0; pass < 2; pass++)
         for (uint64_t i = 0; i < n; i++)
             bad += w[i] != pattern(7, i);
     printf("@@SEG hungry done %llu MiB %s %.2f s bad %llu\n", (unsigned long long)mib,
-           path ? "segment" : "anonymous", now_s() - t0, (unsigned long long)bad);
+           path ? "segment" : "anonymous", dmp_mono_s() - t0, (unsigned long long)bad);
     return bad ? 1 : 0;
 }
 
@@ -350,18 +344,18 @@ static int bench_blk(const char *label, const char *dev, uint64_t len)
     if (posix_memalign(&buf, 4096, chunk))
         return fail("allocate", "buffer");
     memset(buf, 0x5a, chunk);
-    double t0 = now_s();
+    double t0 = dmp_mono_s();
     for (uint64_t off = 0; off < len; off += chunk)
         if (pwrite(fd, buf, chunk, (off_t)off) != (ssize_t)chunk)
             return fail("write", dev);
     if (fsync(fd) < 0)
         return fail("fsync", dev);
-    double tw = now_s() - t0;
-    t0 = now_s();
+    double tw = dmp_mono_s() - t0;
+    t0 = dmp_mono_s();
     for (uint64_t off = 0; off < len; off += chunk)
         if (pread(fd, buf, chunk, (off_t)off) != (ssize_t)chunk)
             return fail("read", dev);
-    double tr = now_s() - t0;
+    double tr = dmp_mono_s() - t0;
     printf("@@SEG-BENCH {\"path\":\"%s\",\"dev\":\"%s\",\"bytes\":%llu,\"write_mib_s\":%.1f,\"read_mib_s\":%.1f}\n",
            label, dev, (unsigned long long)len, mibs(len, tw), mibs(len, tr));
     free(buf);
@@ -378,14 +372,14 @@ static int bench(const char *path, const char *dev, const char *disk, uint64_t m
         return 2;
     /* Touch once so the timed passes measure access, not the first-fault cost. */
     memset(p, 0, len);
-    double t0 = now_s();
+    double t0 = dmp_mono_s();
     memset(p, 0x5a, len);
-    double tw = now_s() - t0;
+    double tw = dmp_mono_s() - t0;
     volatile uint64_t sum = 0;
-    t0 = now_s();
+    t0 = dmp_mono_s();
     for (uint64_t i = 0; i < len / 8; i++)
         sum += ((uint64_t *)p)[i];
-    double tr = now_s() - t0;
+    double tr = dmp_mono_s() - t0;
     printf("@@SEG-BENCH {\"path\":\"mmap\",\"dev\":\"%s\",\"bytes\":%llu,\"write_mib_s\":%.1f,\"read_mib_s\":%.1f}\n",
            path, (unsigned long long)len, mibs(len, tw), mibs(len, tr));
     munmap(p, len);

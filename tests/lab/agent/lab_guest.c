@@ -22,12 +22,13 @@
 #include <string.h>
 #include <sys/wait.h>
 #include <termios.h>
-#include <time.h>
 #include <unistd.h>
 #include <xenctrl.h>
 #include <xenstore.h>
 
+#include "dmpcommon/clock.h"
 #include "dmpcommon/json.h"
+#include "dmpcommon/json_read.h"
 #include "dmpxen/perfc.h"
 #include "dmpcommon/util.h"
 
@@ -61,13 +62,6 @@ struct agent {
     int tail_pos;
     double t0;
 };
-
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 static void set_error(struct agent *a, const char *fmt, ...)
 {
@@ -103,7 +97,7 @@ static int run_cmd(char *const argv[], int timeout_s, char *cap, size_t caplen)
         close(pfd[1]);
         cap[0] = '\0';
     }
-    double deadline = now() + timeout_s;
+    double deadline = dmp_mono_s() + timeout_s;
     int status = -1;
     for (;;) {
         if (cap && pfd[0] >= 0) {
@@ -124,7 +118,7 @@ static int run_cmd(char *const argv[], int timeout_s, char *cap, size_t caplen)
         pid_t w = waitpid(pid, &status, WNOHANG);
         if (w == pid)
             break;
-        if (now() > deadline) {
+        if (dmp_mono_s() > deadline) {
             kill(pid, SIGKILL);
             waitpid(pid, &status, 0);
             fprintf(stderr, "lab-guest: '%s %s' timed out after %ds\n", argv[0], argv[1], timeout_s);
@@ -174,6 +168,19 @@ static char *valid_or_null(struct agent *a, const char *json, const char *what)
     return strdup(json);
 }
 
+/* A sync line's edge: true for {"edge":"begin",...}. Read as JSON, so a string that merely
+ * contains those characters (or a malformed line) is not a begin. */
+static bool sync_begins(const char *json)
+{
+    struct dmp_jdoc *doc;
+    if (dmp_jdoc_parse(json, strlen(json), &doc, NULL, 0) != 0)
+        return false;
+    const char *edge = dmp_jstr(dmp_jget(dmp_jroot(doc), "edge"));
+    bool begin = edge && strcmp(edge, "begin") == 0;
+    dmp_jdoc_free(doc);
+    return begin;
+}
+
 static int snapshot(struct agent *a, struct dmp_perfc_snapshot *s)
 {
     int rc = dmp_perfc_read((struct xc_interface_core *)a->xch, s);
@@ -189,7 +196,7 @@ static int handle_line(struct agent *a, int tty, const char *line)
     const char *p;
     remember(a, line);
     if ((p = payload(line, "@@DMP-SYNC "))) {
-        bool begin = strstr(p, "\"edge\":\"begin\"") != NULL;
+        bool begin = sync_begins(p);
         /* Before the counters are snapshotted, so what the command costs (e.g. patching the
          * guest's kernel while it waits for "go") is not counted in any phase. */
         if (begin && a->first_phase_cmd && !a->first_phase_done) {
@@ -280,7 +287,7 @@ static void follow_console(struct agent *a, int tty)
     size_t len = 0;
     double deadline = a->t0 + a->timeout;
     for (;;) {
-        double left = deadline - now();
+        double left = deadline - dmp_mono_s();
         if (left <= 0) {
             const char *where = a->in_phase && a->phases[a->nphases].sync_begin
                                     ? a->phases[a->nphases].sync_begin : "outside a phase";
@@ -341,7 +348,7 @@ static void write_report(struct agent *a, FILE *f)
     DMP_JSON_KV(&j, "ok", dmp_json_bool, !a->error && a->guest_exit == 0 && a->done);
     DMP_JSON_KV(&j, "error", dmp_json_str, a->error);
     DMP_JSON_KV(&j, "guest_exit", dmp_json_i64, a->guest_exit);
-    DMP_JSON_KV(&j, "wall_seconds", dmp_json_double, now() - a->t0);
+    DMP_JSON_KV(&j, "wall_seconds", dmp_json_double, dmp_mono_s() - a->t0);
     dmp_json_key(&j, "done");
     if (a->done)
         dmp_json_raw(&j, a->done, strlen(a->done));
@@ -410,7 +417,7 @@ int main(int argc, char **argv)
         usage(stderr);
         return 2;
     }
-    a.t0 = now();
+    a.t0 = dmp_mono_s();
     if (a.counters && !(a.xch = xc_interface_open(NULL, NULL, 0))) {
         fprintf(stderr, "lab-guest: cannot open the Xen control interface: %s\n", strerror(errno));
         return 1;

@@ -12,12 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
-static uint64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
+#include "dmpcommon/clock.h"
 
 int proc_spawn(struct proc *p, char *const argv[], const struct proc_opts *o)
 {
@@ -62,7 +57,7 @@ int proc_spawn(struct proc *p, char *const argv[], const struct proc_opts *o)
 
 int proc_read_line(struct proc *p, char *line, size_t cap, int timeout_ms)
 {
-    uint64_t deadline = now_ms() + (uint64_t)timeout_ms;
+    uint64_t deadline = dmp_mono_ms() + (uint64_t)timeout_ms;
     for (;;) {
         char *nl = memchr(p->buf, '\n', p->len);
         if (nl || (p->eof && p->len) || p->len == sizeof p->buf) {
@@ -77,7 +72,7 @@ int proc_read_line(struct proc *p, char *line, size_t cap, int timeout_ms)
         }
         if (p->eof)
             return 0;
-        uint64_t t = now_ms();
+        uint64_t t = dmp_mono_ms();
         if (t >= deadline)
             return -1;
         struct pollfd pfd = { .fd = p->out_fd, .events = POLLIN };
@@ -119,7 +114,7 @@ void proc_close_stdin(struct proc *p)
 
 int proc_wait(struct proc *p, int timeout_ms)
 {
-    uint64_t deadline = now_ms() + (uint64_t)timeout_ms;
+    uint64_t deadline = dmp_mono_ms() + (uint64_t)timeout_ms;
     while (!p->reaped) {
         pid_t r = waitpid(p->pid, &p->status, WNOHANG);
         if (r == p->pid) {
@@ -128,7 +123,7 @@ int proc_wait(struct proc *p, int timeout_ms)
         }
         if (r < 0)
             return -1;
-        if (now_ms() >= deadline) {
+        if (dmp_mono_ms() >= deadline) {
             fprintf(stderr, "child %d did not exit within %d ms: killing it\n", (int)p->pid,
                     timeout_ms);
             kill(p->pid, SIGKILL);
@@ -173,10 +168,10 @@ int proc_run_all(char *const argv[], const struct proc_opts *o, int timeout_ms, 
     size_t cap = 65536, len = 0;
     char *acc = malloc(cap);
     char line[4096];
-    uint64_t deadline = now_ms() + (uint64_t)timeout_ms;
+    uint64_t deadline = dmp_mono_ms() + (uint64_t)timeout_ms;
     int r;
     while (acc) {
-        uint64_t t = now_ms();
+        uint64_t t = dmp_mono_ms();
         r = proc_read_line(p, line, sizeof line, t < deadline ? (int)(deadline - t) : 0);
         if (r <= 0)
             break;
@@ -198,6 +193,6 @@ int proc_run_all(char *const argv[], const struct proc_opts *o, int timeout_ms, 
     if (acc)
         acc[len] = '\0';
     *out = acc;
-    uint64_t t = now_ms();
+    uint64_t t = dmp_mono_ms();
     return proc_wait(p, t < deadline ? (int)(deadline - t) : 1);
 }

@@ -3,9 +3,9 @@
  * tiny sizes, parses every tagged line they print, plays the dom0 agent over pipes for
  * --sync, and proves that each self-check can fail via --inject-fault. */
 #include "../wss_schedule.h"
-#include "flatjson.h"
 #include "proc_run.h"
 
+#include "dmpcommon/json_read.h"
 #include "dmpcommon/test.h"
 
 #include <errno.h>
@@ -58,18 +58,48 @@ static int locate_programs(void)
     return 0;
 }
 
-/* Splits "TAG {json}"; returns the parsed object or -1 if the line has another tag or
- * the JSON does not parse (the latter is also counted as a failed check). */
-static int tagged(const char *line, const char *tag, struct fj_obj *o)
+/* What a dom0 agent may rely on in a tagged line: one object of scalars, each name once. */
+static bool flat_object(const struct dmp_jval *o)
+{
+    if (dmp_jtype(o) != DMP_JOBJ)
+        return false;
+    for (const struct dmp_jval *m = dmp_jfirst(o); m; m = dmp_jnext(m))
+        if (dmp_jtype(m) == DMP_JARR || dmp_jtype(m) == DMP_JOBJ || dmp_jget(o, dmp_jkey(m)) != m)
+            return false;   /* nested, or a repeated name (a lookup finds the first one) */
+    return true;
+}
+
+/* Splits "TAG {json}"; returns 0 with the parsed object in *o (the caller frees it), or -1 if
+ * the line has another tag or is not such an object (the latter also a failed check). */
+static int tagged(const char *line, const char *tag, struct dmp_jdoc **o)
 {
     size_t n = strlen(tag);
     if (strncmp(line, tag, n) != 0 || line[n] != ' ')
         return -1;
-    int rc = fj_parse(line + n + 1, o);
+    char err[128] = "";
+    int rc = dmp_jdoc_parse(line + n + 1, strlen(line + n + 1), o, err, sizeof err);
+    if (rc == 0 && !flat_object(dmp_jroot(*o))) {
+        dmp_jdoc_free(*o);
+        rc = -1;
+        snprintf(err, sizeof err, "not a flat object with unique names");
+    }
     CHECK(rc == 0);
     if (rc != 0)
-        fprintf(stderr, "unparseable line: %s\n", line);
-    return rc;
+        fprintf(stderr, "unparseable line (%s): %s\n", err, line);
+    return rc == 0 ? 0 : -1;
+}
+
+/* Keep a parsed line in *slot, dropping the one it replaces. */
+static void keep(struct dmp_jdoc **slot, struct dmp_jdoc **o)
+{
+    dmp_jdoc_free(*slot);
+    *slot = *o;
+    *o = NULL;
+}
+
+static const struct dmp_jval *field(const struct dmp_jdoc *o, const char *key)
+{
+    return dmp_jget(dmp_jroot(o), key);
 }
 
 static int phase_index(const char *name)
@@ -80,28 +110,27 @@ static int phase_index(const char *name)
     return -1;
 }
 
-static double num(const struct fj_obj *o, const char *key)
+static double num(const struct dmp_jdoc *o, const char *key)
 {
     double v = NAN;
-    bool have = fj_num(o, key, &v);
+    bool have = dmp_jdouble(field(o, key), &v) == 0;
     CHECK(have);
     if (!have)
         fprintf(stderr, "field \"%s\" missing or not a number\n", key);
     return v;
 }
 
-static const char *str(const struct fj_obj *o, const char *key)
+static const char *str(const struct dmp_jdoc *o, const char *key)
 {
-    const char *v = "";
-    bool have = fj_str(o, key, &v);
-    CHECK(have);
-    return v;
+    const char *v = dmp_jstr(field(o, key));
+    CHECK(v != NULL);
+    return v ? v : "";
 }
 
-static bool flag(const struct fj_obj *o, const char *key)
+static bool flag(const struct dmp_jdoc *o, const char *key)
 {
     bool v = false;
-    CHECK(fj_bool(o, key, &v));
+    CHECK(dmp_jbool(field(o, key), &v) == 0);
     return v;
 }
 
@@ -109,10 +138,17 @@ struct pt_run {
     int rc;
     int results[NPHASES];       /* RESULT lines per phase */
     int ok[NPHASES];            /* ... of which ok:true */
-    struct fj_obj last[NPHASES];
+    struct dmp_jdoc *last[NPHASES];
     int done;
-    struct fj_obj done_obj;
+    struct dmp_jdoc *done_obj;
 };
+
+static void pt_run_free(struct pt_run *r)
+{
+    for (int ph = 0; ph < NPHASES; ph++)
+        dmp_jdoc_free(r->last[ph]);
+    dmp_jdoc_free(r->done_obj);
+}
 
 /* Runs ptbench with extra arguments and tallies its output. */
 static void run_ptbench(const char *const extra[], struct pt_run *r)
@@ -130,19 +166,20 @@ static void run_ptbench(const char *const extra[], struct pt_run *r)
     r->rc = proc_run_all(argv, &po, 60000, &out, &p);
     CHECK(out != NULL);
     for (char *line = out ? strtok(out, "\n") : NULL; line; line = strtok(NULL, "\n")) {
-        struct fj_obj o;
+        struct dmp_jdoc *o = NULL;
         if (tagged(line, "@@DMP-RESULT", &o) == 0) {
-            int ph = phase_index(str(&o, "phase"));
+            int ph = phase_index(str(o, "phase"));
             CHECK(ph >= 0);
-            if (ph < 0)
-                continue;
-            r->results[ph]++;
-            r->ok[ph] += flag(&o, "ok");
-            r->last[ph] = o;
+            if (ph >= 0) {
+                r->results[ph]++;
+                r->ok[ph] += flag(o, "ok");
+                keep(&r->last[ph], &o);
+            }
         } else if (tagged(line, "@@DMP-DONE", &o) == 0) {
             r->done++;
-            r->done_obj = o;
+            keep(&r->done_obj, &o);
         }
+        dmp_jdoc_free(o);
     }
     free(out);
     proc_free(&p);
@@ -158,7 +195,7 @@ static void test_ptbench_all_phases(void)
     for (int ph = 0; ph < NPHASES; ph++) {
         CHECK_EQ_U64(r.results[ph], 1);
         CHECK_EQ_U64(r.ok[ph], 1);
-        const struct fj_obj *o = &r.last[ph];
+        const struct dmp_jdoc *o = r.last[ph];
         CHECK(num(o, "iters") == 3);
         CHECK(num(o, "ops") == expect_ops[ph]);
         double ns = num(o, "ns_total"), per = num(o, "ns_per_op");
@@ -169,16 +206,17 @@ static void test_ptbench_all_phases(void)
         CHECK(num(o, "round") == 0);
     }
     /* One first-touch fault per page is what makes ns_per_fault meaningful. */
-    const struct fj_obj *pf = &r.last[3];
+    const struct dmp_jdoc *pf = r.last[3];
     CHECK(num(pf, "faults_expected") == 3 * 256);
     CHECK(num(pf, "minflt") >= 3 * 256);
     /* Every fork child and every re-exec'd child faults at least once. */
-    CHECK(num(&r.last[0], "child_minflt") >= 3);
-    CHECK(num(&r.last[4], "child_minflt") >= 3);
+    CHECK(num(r.last[0], "child_minflt") >= 3);
+    CHECK(num(r.last[4], "child_minflt") >= 3);
     CHECK_EQ_U64(r.done, 1);
-    CHECK(flag(&r.done_obj, "ok"));
-    CHECK(num(&r.done_obj, "phases") == NPHASES);
-    CHECK(num(&r.done_obj, "rounds") == 1);
+    CHECK(flag(r.done_obj, "ok"));
+    CHECK(num(r.done_obj, "phases") == NPHASES);
+    CHECK(num(r.done_obj, "rounds") == 1);
+    pt_run_free(&r);
 }
 
 static void test_ptbench_rounds(void)
@@ -191,11 +229,12 @@ static void test_ptbench_rounds(void)
     CHECK_EQ_U64(r.results[1], 3);
     CHECK_EQ_U64(r.results[2], 3);
     CHECK_EQ_U64(r.results[0] + r.results[3] + r.results[4], 0);
-    CHECK(num(&r.last[1], "round") == 2);
-    CHECK(num(&r.last[1], "iters") == 2);
-    CHECK(num(&r.last[2], "iters") == 5);
-    CHECK(num(&r.done_obj, "rounds") == 3);
-    CHECK(num(&r.done_obj, "phases") == 2);
+    CHECK(num(r.last[1], "round") == 2);
+    CHECK(num(r.last[1], "iters") == 2);
+    CHECK(num(r.last[2], "iters") == 5);
+    CHECK(num(r.done_obj, "rounds") == 3);
+    CHECK(num(r.done_obj, "phases") == 2);
+    pt_run_free(&r);
 }
 
 /* --inject-fault breaks one phase's expectation: that phase, and only that one,
@@ -213,11 +252,28 @@ static void test_ptbench_injected_faults(void)
             CHECK_EQ_U64(r.ok[q], q == ph ? 0 : 1);
         }
         const char *reason = "";
-        CHECK(fj_str(&r.last[ph], "reason", &reason) && strlen(reason) > 10);
+        CHECK((reason = dmp_jstr(field(r.last[ph], "reason"))) != NULL && strlen(reason) > 10);
         CHECK_EQ_U64(r.done, 1);
-        CHECK(!flag(&r.done_obj, "ok"));
-        CHECK_STREQ(str(&r.done_obj, "failed_phase"), phase_names[ph]);
+        CHECK(!flag(r.done_obj, "ok"));
+        CHECK_STREQ(str(r.done_obj, "failed_phase"), phase_names[ph]);
+        pt_run_free(&r);
     }
+}
+
+/* Runs a program to its end (10 s at most): its exit status, and its output in *out if asked
+ * (the caller frees it). */
+static int run_status(char *const argv[], char **out)
+{
+    struct proc p;
+    struct proc_opts po = { 0 };
+    char *o;
+    int rc = proc_run_all(argv, &po, 10000, &o, &p);
+    if (out)
+        *out = o;
+    else
+        free(o);
+    proc_free(&p);
+    return rc;
 }
 
 static void test_ptbench_usage_errors(void)
@@ -235,21 +291,13 @@ static void test_ptbench_usage_errors(void)
         char *argv[6] = { ptbench };
         for (int k = 0; k < 4 && bad[i][k]; k++)
             argv[k + 1] = (char *)bad[i][k];
-        struct proc p;
-        struct proc_opts po = { 0 };
-        char *out;
-        CHECK_EQ_U64(proc_run_all(argv, &po, 10000, &out, &p), 2);
-        free(out);
-        proc_free(&p);
+        CHECK_EQ_U64(run_status(argv, NULL), 2);
     }
     char *help[] = { ptbench, (char *)"--help", NULL };
-    struct proc p;
-    struct proc_opts po = { 0 };
     char *out;
-    CHECK_EQ_U64(proc_run_all(help, &po, 10000, &out, &p), 0);
+    CHECK_EQ_U64(run_status(help, &out), 0);
     CHECK(out && strstr(out, "--phases"));
     free(out);
-    proc_free(&p);
 }
 
 /* Play the dom0 agent: answer each @@DMP-SYNC with "go" after checking that the
@@ -265,14 +313,16 @@ static void test_ptbench_sync(void)
     int expect_ph = 0, state = 0;   /* 0: begin next, 1: result, 2: end */
     int syncs = 0, results = 0, done = 0, waited = 0;
     while (proc_read_line(&p, line, sizeof line, 30000) == 1) {
-        struct fj_obj o;
+        struct dmp_jdoc *o = NULL;
         if (tagged(line, "@@DMP-SYNC", &o) == 0) {
-            const char *edge = str(&o, "edge");
+            const char *edge = str(o, "edge");
             CHECK(expect_ph < NPHASES);
-            if (expect_ph >= NPHASES)
+            if (expect_ph >= NPHASES) {
+                dmp_jdoc_free(o);
                 break;
-            CHECK_STREQ(str(&o, "phase"), phase_names[expect_ph]);
-            CHECK(num(&o, "round") == 0);
+            }
+            CHECK_STREQ(str(o, "phase"), phase_names[expect_ph]);
+            CHECK(num(o, "round") == 0);
             CHECK_STREQ(edge, state == 0 ? "begin" : "end");
             CHECK(state == 0 || state == 2);
             /* Nothing may follow a sync line until we answer. */
@@ -288,14 +338,15 @@ static void test_ptbench_sync(void)
             CHECK(proc_write(&p, syncs % 2 ? "go\n" : " go\r\n") == 0);
         } else if (tagged(line, "@@DMP-RESULT", &o) == 0) {
             CHECK_EQ_U64(state, 1);
-            CHECK_STREQ(str(&o, "phase"), phase_names[expect_ph < NPHASES ? expect_ph : 0]);
-            CHECK(flag(&o, "ok"));
+            CHECK_STREQ(str(o, "phase"), phase_names[expect_ph < NPHASES ? expect_ph : 0]);
+            CHECK(flag(o, "ok"));
             state = 2;
             results++;
         } else if (tagged(line, "@@DMP-DONE", &o) == 0) {
-            CHECK(flag(&o, "ok"));
+            CHECK(flag(o, "ok"));
             done++;
         }
+        dmp_jdoc_free(o);
     }
     CHECK_EQ_U64(waited, 2);
     CHECK_EQ_U64(syncs, 2 * NPHASES);
@@ -326,12 +377,13 @@ static void test_ptbench_sync_failures(void)
         const char *want = mode == CLOSE_STDIN ? "stdin closed" :
                            mode == WRONG_WORD ? "expected \"go\"" : "within 1 s";
         while (proc_read_line(&p, line, sizeof line, 10000) == 1) {
-            struct fj_obj o;
+            struct dmp_jdoc *o = NULL;
             if (tagged(line, "@@DMP-DONE", &o) == 0) {
                 done++;
-                CHECK(!flag(&o, "ok"));
-                CHECK(strstr(str(&o, "reason"), want) != NULL);
+                CHECK(!flag(o, "ok"));
+                CHECK(strstr(str(o, "reason"), want) != NULL);
             }
+            dmp_jdoc_free(o);
             CHECK(strncmp(line, "@@DMP-RESULT", 12) != 0);
         }
         CHECK_EQ_U64(done, 1);
@@ -377,36 +429,38 @@ struct wss_line {
 
 /* Runs wsswork and returns its WSS lines; counts events and the DONE object. */
 static int run_wsswork(char *const argv[], uint64_t rlimit_as, struct wss_line *lines, int cap,
-                       int *nlines, int *alloc_events, struct fj_obj *done, int *ndone)
+                       int *nlines, int *alloc_events, struct dmp_jdoc **done, int *ndone)
 {
     struct proc p;
     struct proc_opts po = { .rlimit_as = rlimit_as };
     char *out;
     int rc = proc_run_all(argv, &po, 60000, &out, &p);
     *nlines = *alloc_events = *ndone = 0;
+    *done = NULL;
     CHECK(out != NULL);
     bool all_ok = true;
     for (char *line = out ? strtok(out, "\n") : NULL; line; line = strtok(NULL, "\n")) {
-        struct fj_obj o;
+        struct dmp_jdoc *o = NULL;
         if (tagged(line, "@@DMP-WSS", &o) == 0) {
-            all_ok &= flag(&o, "ok");
-            CHECK(num(&o, "majflt") >= 0 && num(&o, "minflt") > 0);
+            all_ok &= flag(o, "ok");
+            CHECK(num(o, "majflt") >= 0 && num(o, "minflt") > 0);
             if (*nlines < cap) {
                 struct wss_line *l = &lines[(*nlines)++];
-                l->t = num(&o, "t");
-                l->step = num(&o, "step");
-                l->target = num(&o, "target_bytes");
-                l->set = num(&o, "set_bytes");
-                l->resident = num(&o, "resident_bytes");
-                l->loops = num(&o, "loops");
+                l->t = num(o, "t");
+                l->step = num(o, "step");
+                l->target = num(o, "target_bytes");
+                l->set = num(o, "set_bytes");
+                l->resident = num(o, "resident_bytes");
+                l->loops = num(o, "loops");
             }
         } else if (tagged(line, "@@DMP-EVENT", &o) == 0) {
-            if (strcmp(str(&o, "event"), "alloc_failed") == 0)
+            if (strcmp(str(o, "event"), "alloc_failed") == 0)
                 (*alloc_events)++;
         } else if (tagged(line, "@@DMP-DONE", &o) == 0) {
             (*ndone)++;
-            *done = o;
+            keep(done, &o);
         }
+        dmp_jdoc_free(o);
     }
     if (rc == 0 && !all_ok)
         rc = 100;           /* a passing exit with a failed line is itself a defect */
@@ -426,7 +480,7 @@ static void test_wsswork_schedule(void)
                      (char *)"--interval", (char *)"100ms", NULL };
     struct wss_line l[64];
     int n, alloc, ndone;
-    struct fj_obj done;
+    struct dmp_jdoc *done = NULL;
     CHECK_EQ_U64(run_wsswork(argv, 0, l, 64, &n, &alloc, &done, &ndone), 0);
     CHECK(n >= 20);
     CHECK_EQ_U64(alloc, 0);
@@ -476,8 +530,9 @@ static void test_wsswork_schedule(void)
     CHECK(last_res_step2 > 0 && last_res_step2 + (6 << 20) < max_res_step1);
     CHECK(n > 0 && l[n - 1].loops > 10);
     CHECK_EQ_U64(ndone, 1);
-    CHECK(flag(&done, "ok"));
-    CHECK(num(&done, "steps") == 4);
+    CHECK(flag(done, "ok"));
+    CHECK(num(done, "steps") == 4);
+    dmp_jdoc_free(done);
 }
 
 /* --hold-at-size: every step holds its size for its whole duration, however long the
@@ -489,7 +544,7 @@ static void test_wsswork_hold_at_size(void)
                      (char *)"--interval", (char *)"20ms", (char *)"--hold-at-size", NULL };
     struct wss_line l[256];
     int n, alloc, ndone;
-    struct fj_obj done;
+    struct dmp_jdoc *done = NULL;
     CHECK_EQ_U64(run_wsswork(argv, 0, l, 256, &n, &alloc, &done, &ndone), 0);
     for (int s = 0; s < 3; s++) {
         double reached = -1, last = -1;
@@ -507,7 +562,8 @@ static void test_wsswork_hold_at_size(void)
             fprintf(stderr, "step %d held its size %.3f s\n", s, last - reached);
     }
     CHECK_EQ_U64(ndone, 1);
-    CHECK(num(&done, "steps") == 3);
+    CHECK(num(done, "steps") == 3);
+    dmp_jdoc_free(done);
 
 #if !defined(__SANITIZE_ADDRESS__)
     char *argv2[] = { wsswork, (char *)"--schedule", (char *)"1m:200ms,256m:200ms,1m:200ms",
@@ -516,9 +572,10 @@ static void test_wsswork_hold_at_size(void)
     CHECK_EQ_U64(run_wsswork(argv2, 64ull << 20, l, 256, &n, &alloc, &done, &ndone), 0);
     CHECK(alloc >= 2);
     CHECK_EQ_U64(ndone, 1);
-    CHECK(num(&done, "steps") == 1);
-    CHECK(strcmp(str(&done, "stopped"), "max-seconds reached") == 0);
-    CHECK(num(&done, "t") >= 1.9);
+    CHECK(num(done, "steps") == 1);
+    CHECK(strcmp(str(done, "stopped"), "max-seconds reached") == 0);
+    CHECK(num(done, "t") >= 1.9);
+    dmp_jdoc_free(done);
 #endif
 }
 
@@ -529,12 +586,13 @@ static void test_wsswork_injected_fault(void)
                          (char *)"--verify", (char *)(full ? "full" : "line"), NULL };
         struct wss_line l[64];
         int n, alloc, ndone;
-        struct fj_obj done;
+        struct dmp_jdoc *done = NULL;
         CHECK_EQ_U64(run_wsswork(argv, 0, l, 64, &n, &alloc, &done, &ndone), 1);
         CHECK_EQ_U64(ndone, 1);
-        CHECK(!flag(&done, "ok"));
-        CHECK(strstr(str(&done, "reason"), "page") != NULL);
-        CHECK(num(&done, "t") < 1.5);   /* caught on the next pass, not at the end */
+        CHECK(!flag(done, "ok"));
+        CHECK(strstr(str(done, "reason"), "page") != NULL);
+        CHECK(num(done, "t") < 1.5);   /* caught on the next pass, not at the end */
+        dmp_jdoc_free(done);
     }
 }
 
@@ -550,7 +608,7 @@ static void test_wsswork_enomem(void)
                      (char *)"--interval", (char *)"100ms", (char *)"--retry", (char *)"200ms", NULL };
     struct wss_line l[64];
     int n, alloc, ndone;
-    struct fj_obj done;
+    struct dmp_jdoc *done = NULL;
     CHECK_EQ_U64(run_wsswork(argv, 64ull << 20, l, 64, &n, &alloc, &done, &ndone), 0);
     CHECK(alloc >= 2);          /* failed, and failed again on retry */
     bool short_seen = false, recovered = false;
@@ -563,9 +621,10 @@ static void test_wsswork_enomem(void)
     CHECK(short_seen);
     CHECK(recovered);
     CHECK_EQ_U64(ndone, 1);
-    CHECK(flag(&done, "ok"));
-    CHECK(num(&done, "alloc_failures") >= 2);
-    CHECK(num(&done, "steps") == 3);
+    CHECK(flag(done, "ok"));
+    CHECK(num(done, "alloc_failures") >= 2);
+    CHECK(num(done, "steps") == 3);
+    dmp_jdoc_free(done);
 #endif
 }
 
@@ -579,12 +638,7 @@ static void test_wsswork_usage_errors(void)
         char *argv[5] = { wsswork };
         for (int k = 0; k < 2 && bad[i][k]; k++)
             argv[k + 1] = (char *)bad[i][k];
-        struct proc p;
-        struct proc_opts po = { 0 };
-        char *out;
-        CHECK_EQ_U64(proc_run_all(argv, &po, 10000, &out, &p), 2);
-        free(out);
-        proc_free(&p);
+        CHECK_EQ_U64(run_status(argv, NULL), 2);
     }
 }
 

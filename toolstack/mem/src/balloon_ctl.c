@@ -21,7 +21,7 @@ int dmp_balloon_plan(uint64_t memkb, uint64_t videoram_kib, uint64_t static_max_
     /* libxl: new_target_memkb = target_memkb - videoram (absolute, not relative). */
     uint64_t t = memkb > videoram_kib ? memkb - videoram_kib : 0;
     if (t > static_max_kib)
-        return -1;
+        return -EINVAL;
     p->target_kib = t;
     /* enforce: memorykb = new_target + videoram; setmaxmem(memorykb + extra) */
     p->maxmem_kib = t + videoram_kib + DMP_BALLOON_MAXMEM_SLACK_KIB;
@@ -31,12 +31,13 @@ int dmp_balloon_plan(uint64_t memkb, uint64_t videoram_kib, uint64_t static_max_
     return 0;
 }
 
+/* A number in xenstore: 0, -ENOENT (absent or unreadable) or the parse error. */
 static int xs_read_u64(struct xs_handle *xs, xs_transaction_t t, const char *path, uint64_t *v)
 {
     unsigned int len;
     char *s = xs_read(xs, t, path, &len);
     if (!s)
-        return -1;
+        return -ENOENT;
     int rc = dmp_parse_u64(s, v);
     free(s);
     return rc;
@@ -58,10 +59,8 @@ int dmp_balloon_read(struct xs_handle *xs, struct xc_interface_core *xchc, uint3
     char path[96];
     memset(out, 0, sizeof(*out));
     out->domid = domid;
-    if (xc_domain_getinfo(xch, domid, 1, &info) != 1 || info.domid != domid) {
-        snprintf(err, errlen, "domain %u does not exist", domid);
-        return -1;
-    }
+    if (xc_domain_getinfo(xch, domid, 1, &info) != 1 || info.domid != domid)
+        return dmp_errf(err, errlen, -ESRCH, "domain %u does not exist", domid);
     out->hvm = info.hvm;
     out->hap = info.hap;
     out->paused = info.paused;
@@ -69,10 +68,9 @@ int dmp_balloon_read(struct xs_handle *xs, struct xc_interface_core *xchc, uint3
     out->actual_kib = (uint64_t)info.nr_pages * 4;
     out->maxmem_kib = info.max_memkb;
     snprintf(path, sizeof(path), "/local/domain/%u/memory/target", domid);
-    if (xs_read_u64(xs, XBT_NULL, path, &out->target_kib) < 0) {
-        snprintf(err, errlen, "cannot read %s", path);
-        return -1;
-    }
+    int rc = xs_read_u64(xs, XBT_NULL, path, &out->target_kib);
+    if (rc < 0)
+        return dmp_errf(err, errlen, rc, "cannot read %s", path);
     snprintf(path, sizeof(path), "/local/domain/%u/memory/static-max", domid);
     if (xs_read_u64(xs, XBT_NULL, path, &out->static_max_kib) < 0)
         out->static_max_kib = 0;
@@ -107,39 +105,28 @@ int dmp_balloon_set_target(struct xs_handle *xs, struct xc_interface_core *xchc,
     xc_interface *xch = (xc_interface *)xchc;
     xc_dominfo_t info;
     char path[128], val[32], uuid[40];
-    if (xc_domain_getinfo(xch, domid, 1, &info) != 1 || info.domid != domid) {
-        snprintf(err, errlen, "domain %u does not exist", domid);
-        errno = ESRCH;
-        return -1;
-    }
+    if (xc_domain_getinfo(xch, domid, 1, &info) != 1 || info.domid != domid)
+        return dmp_errf(err, errlen, -ESRCH, "domain %u does not exist", domid);
     if (domid == 0) {
         /* libxl handles dom0 specially (no static-max, minimum threshold); the balancer
          * never moves dom0's memory. */
-        snprintf(err, errlen, "refusing to balloon dom0");
-        errno = EINVAL;
-        return -1;
+        return dmp_errf(err, errlen, -EINVAL, "refusing to balloon dom0");
     }
     uuid_str(info.handle, uuid, sizeof(uuid));
     for (int attempt = 0; attempt < XS_RETRIES; attempt++) {
         xs_transaction_t t = xs_transaction_start(xs);
-        if (t == XBT_NULL) {
-            snprintf(err, errlen, "xenstore transaction: %s", strerror(errno));
-            return -1;
-        }
+        if (t == XBT_NULL)
+            return dmp_errf(err, errlen, -errno, "xenstore transaction: %s", strerror(errno));
         uint64_t cur, smax, vram = 0;
         snprintf(path, sizeof(path), "/local/domain/%u/memory/target", domid);
         if (xs_read_u64(xs, t, path, &cur) < 0) {
             xs_transaction_end(xs, t, true);
-            snprintf(err, errlen, "cannot get target memory info from %s", path);
-            errno = ENOENT;
-            return -1;
+            return dmp_errf(err, errlen, -ENOENT, "cannot get target memory info from %s", path);
         }
         snprintf(path, sizeof(path), "/local/domain/%u/memory/static-max", domid);
         if (xs_read_u64(xs, t, path, &smax) < 0) {
             xs_transaction_end(xs, t, true);
-            snprintf(err, errlen, "cannot get memory info from %s", path);
-            errno = ENOENT;
-            return -1;
+            return dmp_errf(err, errlen, -ENOENT, "cannot get memory info from %s", path);
         }
         snprintf(path, sizeof(path), "/local/domain/%u/memory/videoram", domid);
         if (xs_read_u64(xs, t, path, &vram) < 0)
@@ -147,33 +134,25 @@ int dmp_balloon_set_target(struct xs_handle *xs, struct xc_interface_core *xchc,
         struct dmp_balloon_plan p;
         if (dmp_balloon_plan(memkb, vram, smax, &p) < 0) {
             xs_transaction_end(xs, t, true);
-            snprintf(err, errlen, "%llu KiB is above the guest's maximum (memory/static-max %llu KiB)",
-                     (unsigned long long)memkb, (unsigned long long)smax);
-            errno = EINVAL;
-            return -1;
+            return dmp_errf(err, errlen, -EINVAL, "%llu KiB is above the guest's maximum (memory/static-max %llu KiB)",
+                            (unsigned long long)memkb, (unsigned long long)smax);
         }
         if (p.target_kib < min_kib) {
             xs_transaction_end(xs, t, true);
-            snprintf(err, errlen, "%llu KiB is below the floor of %llu KiB",
-                     (unsigned long long)p.target_kib, (unsigned long long)min_kib);
-            errno = EINVAL;
-            return -1;
+            return dmp_errf(err, errlen, -EINVAL, "%llu KiB is below the floor of %llu KiB",
+                            (unsigned long long)p.target_kib, (unsigned long long)min_kib);
         }
         if (xc_domain_setmaxmem(xch, domid, p.maxmem_kib) != 0) {
             int e = errno;
             xs_transaction_end(xs, t, true);
-            snprintf(err, errlen, "xc_domain_setmaxmem %llu KiB: %s",
-                     (unsigned long long)p.maxmem_kib, strerror(e));
-            errno = e;
-            return -1;
+            return dmp_errf(err, errlen, -e, "xc_domain_setmaxmem %llu KiB: %s",
+                            (unsigned long long)p.maxmem_kib, strerror(e));
         }
         if (info.hvm && xc_domain_set_pod_target(xch, domid, p.pod_pages, NULL, NULL, NULL) != 0) {
             int e = errno;
             xs_transaction_end(xs, t, true);
-            snprintf(err, errlen, "xc_domain_set_pod_target %llu pages: %s",
-                     (unsigned long long)p.pod_pages, strerror(e));
-            errno = e;
-            return -1;
+            return dmp_errf(err, errlen, -e, "xc_domain_set_pod_target %llu pages: %s",
+                            (unsigned long long)p.pod_pages, strerror(e));
         }
         snprintf(path, sizeof(path), "/local/domain/%u/memory/target", domid);
         snprintf(val, sizeof(val), "%llu", (unsigned long long)p.target_kib);
@@ -185,18 +164,12 @@ int dmp_balloon_set_target(struct xs_handle *xs, struct xc_interface_core *xchc,
         if (!ok) {
             int e = errno;
             xs_transaction_end(xs, t, true);
-            snprintf(err, errlen, "cannot write memory/target: %s", strerror(e));
-            errno = e;
-            return -1;
+            return dmp_errf(err, errlen, -e, "cannot write memory/target: %s", strerror(e));
         }
         if (xs_transaction_end(xs, t, false))
             return 0;
-        if (errno != EAGAIN) {
-            snprintf(err, errlen, "xenstore transaction end: %s", strerror(errno));
-            return -1;
-        }
+        if (errno != EAGAIN)
+            return dmp_errf(err, errlen, -errno, "xenstore transaction end: %s", strerror(errno));
     }
-    snprintf(err, errlen, "xenstore kept conflicting after %d attempts", XS_RETRIES);
-    errno = EAGAIN;
-    return -1;
+    return dmp_errf(err, errlen, -EAGAIN, "xenstore kept conflicting after %d attempts", XS_RETRIES);
 }

@@ -1,5 +1,7 @@
 /* The arithmetic of balloon control must equal libxl_set_memory_target (Xen 4.17, enforce=1):
  * target = size - videoram; maxmem = target + videoram + 1024; PoD = (target + 1024) / 4. */
+#include <errno.h>
+
 #include "dmpmem/balloon_ctl.h"
 #include "dmpcommon/test.h"
 
@@ -20,7 +22,7 @@ int main(void)
     CHECK_EQ_U64(p.pod_pages, (1024 * 1024 - 8192 + 1024) / 4);
     /* exactly static-max is allowed, one KiB more is not */
     CHECK(dmp_balloon_plan(2048 * 1024, 0, 2048 * 1024, &p) == 0);
-    CHECK(dmp_balloon_plan(2048 * 1024 + 1, 0, 2048 * 1024, &p) == -1);
+    CHECK(dmp_balloon_plan(2048 * 1024 + 1, 0, 2048 * 1024, &p) == -EINVAL);
     /* videoram counts: size - videoram is compared with static-max */
     CHECK(dmp_balloon_plan(2048 * 1024 + 8192, 8192, 2048 * 1024, &p) == 0);
     /* a size below the video memory gives target 0 (libxl would too; callers refuse it) */

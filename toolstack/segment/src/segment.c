@@ -11,23 +11,17 @@
 static int check_alphabet(const char *what, const char *name, size_t max, char *err, size_t errlen)
 {
     size_t n = strlen(name);
-    if (n == 0 || n > max) {
-        snprintf(err, errlen, "%s '%s' must be 1 to %zu characters long", what, name, max);
-        return -1;
-    }
+    if (n == 0 || n > max)
+        return dmp_errf(err, errlen, -EINVAL, "%s '%s' must be 1 to %zu characters long", what, name, max);
     for (size_t i = 0; i < n; i++) {
         char c = name[i];
         if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-              c == '_' || c == '.' || c == '-')) {
-            snprintf(err, errlen, "%s '%s' has character '%c' at %zu (allowed: A-Z a-z 0-9 _ . -)",
-                     what, name, c, i);
-            return -1;
-        }
+              c == '_' || c == '.' || c == '-'))
+            return dmp_errf(err, errlen, -EINVAL, "%s '%s' has character '%c' at %zu (allowed: A-Z a-z 0-9 _ . -)",
+                            what, name, c, i);
     }
-    if (strcmp(name, ".") == 0 || strcmp(name, "..") == 0) {
-        snprintf(err, errlen, "%s '%s' is reserved", what, name);
-        return -1;
-    }
+    if (strcmp(name, ".") == 0 || strcmp(name, "..") == 0)
+        return dmp_errf(err, errlen, -EINVAL, "%s '%s' is reserved", what, name);
     return 0;
 }
 
@@ -44,30 +38,24 @@ int dmp_seg_domname_check(const char *name, char *err, size_t errlen)
 int dmp_seg_size_parse(const char *s, uint64_t *bytes, char *err, size_t errlen)
 {
     uint64_t b;
-    if (dmp_parse_size(s, 1ULL << 20, &b) != 0) {
-        snprintf(err, errlen, "size '%s' is not a size (examples: 64m, 4096k, 1g; bare numbers are MiB)", s);
-        return -1;
-    }
+    if (dmp_parse_size(s, 1ULL << 20, &b) != 0)
+        return dmp_errf(err, errlen, -EINVAL, "size '%s' is not a size (examples: 64m, 4096k, 1g; bare numbers are MiB)", s);
     char why[200];
-    if (dmp_seg_size_check(b, why, sizeof(why)) < 0) {
-        snprintf(err, errlen, "size '%s': %s", s, why);
-        return -1;
-    }
+    int rc = dmp_seg_size_check(b, why, sizeof(why));
+    if (rc < 0)
+        return dmp_errf(err, errlen, rc, "size '%s': %s", s, why);
     *bytes = b;
     return 0;
 }
 
 int dmp_seg_size_check(uint64_t b, char *err, size_t errlen)
 {
-    if (b == 0 || b % DMP_SEG_PAGE) {
-        snprintf(err, errlen, "size %llu bytes is not a positive multiple of the 4 KiB page",
-                 (unsigned long long)b);
-        return -1;
-    }
-    if (b > DMP_SEG_MAX_SIZE) {
-        snprintf(err, errlen, "size %llu bytes exceeds the 1 GiB segment limit", (unsigned long long)b);
-        return -1;
-    }
+    if (b == 0 || b % DMP_SEG_PAGE)
+        return dmp_errf(err, errlen, -EINVAL, "size %llu bytes is not a positive multiple of the 4 KiB page",
+                        (unsigned long long)b);
+    if (b > DMP_SEG_MAX_SIZE)
+        return dmp_errf(err, errlen, -EINVAL, "size %llu bytes exceeds the 1 GiB segment limit",
+                        (unsigned long long)b);
     return 0;
 }
 
@@ -83,8 +71,10 @@ int dmp_seg_allow(struct dmp_seg_def *s, const char *domname)
 {
     if (dmp_seg_allowed(s, domname))
         return 1;
-    if (s->nallow >= DMP_SEG_MAX_ALLOW || strlen(domname) > DMP_SEG_DOMNAME_MAX)
-        return -1;
+    if (s->nallow >= DMP_SEG_MAX_ALLOW)
+        return -ENOSPC;
+    if (strlen(domname) > DMP_SEG_DOMNAME_MAX)
+        return -ENAMETOOLONG;
     snprintf(s->allow[s->nallow++], sizeof(s->allow[0]), "%s", domname);
     return 0;
 }
@@ -108,7 +98,7 @@ static int parse_word(const char *w, const char *yes, const char *no, bool *v)
     else if (strcmp(w, no) == 0)
         *v = false;
     else
-        return -1;
+        return -EINVAL;
     return 0;
 }
 
@@ -118,10 +108,8 @@ int dmp_seg_registry_parse(const char *text, size_t len, struct dmp_seg_def **de
     *defs = NULL;
     *n = 0;
     char *copy = strndup(text, len);
-    if (!copy) {
-        snprintf(err, errlen, "out of memory");
-        return -1;
-    }
+    if (!copy)
+        return dmp_errf(err, errlen, -ENOMEM, "out of memory");
     struct dmp_seg_def *out = NULL;
     int cnt = 0, line = 0, rc = 0;
     char sub[256];
@@ -141,22 +129,20 @@ int dmp_seg_registry_parse(const char *text, size_t len, struct dmp_seg_def **de
                 parse_word(w[3], "shared", "private", &d.shared) < 0 ||
                 parse_word(w[4], "persistent", "transient", &d.persistent) < 0 ||
                 parse_word(w[5], "saved", "unsaved", &d.saved) < 0) {
-                snprintf(err, errlen, "registry line %d: bad segment entry", line);
-                rc = -1;
+                rc = dmp_errf(err, errlen, -EINVAL, "registry line %d: bad segment entry", line);
                 break;
             }
             bool dup = false;
             for (int i = 0; i < cnt; i++)
                 dup |= strcmp(out[i].name, w[1]) == 0;
             if (dup || cnt >= DMP_SEG_MAX_SEGMENTS) {
-                snprintf(err, errlen, "registry line %d: %s", line, dup ? "duplicate segment" : "too many segments");
-                rc = -1;
+                rc = dmp_errf(err, errlen, -EINVAL, "registry line %d: %s", line,
+                              dup ? "duplicate segment" : "too many segments");
                 break;
             }
             struct dmp_seg_def *grown = realloc(out, (size_t)(cnt + 1) * sizeof(*out));
             if (!grown) {
-                snprintf(err, errlen, "out of memory");
-                rc = -1;
+                rc = dmp_errf(err, errlen, -ENOMEM, "out of memory");
                 break;
             }
             out = grown;
@@ -169,20 +155,18 @@ int dmp_seg_registry_parse(const char *text, size_t len, struct dmp_seg_def **de
                 if (strcmp(out[i].name, w[1]) == 0)
                     s = &out[i];
             if (!s || dmp_seg_domname_check(w[2], sub, sizeof(sub)) < 0 || dmp_seg_allow(s, w[2]) < 0) {
-                snprintf(err, errlen, "registry line %d: bad allow entry", line);
-                rc = -1;
+                rc = dmp_errf(err, errlen, -EINVAL, "registry line %d: bad allow entry", line);
                 break;
             }
         } else {
-            snprintf(err, errlen, "registry line %d: unknown entry '%s'", line, w[0]);
-            rc = -1;
+            rc = dmp_errf(err, errlen, -EINVAL, "registry line %d: unknown entry '%s'", line, w[0]);
             break;
         }
     }
     free(copy);
     if (rc < 0) {
         free(out);
-        return -1;
+        return rc;
     }
     *defs = out;
     *n = cnt;

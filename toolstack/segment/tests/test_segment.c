@@ -2,6 +2,7 @@
 #include "dmpseg/segment.h"
 #include "dmpcommon/test.h"
 
+#include <errno.h>
 #include <stdlib.h>
 
 static bool same_def(const struct dmp_seg_def *a, const struct dmp_seg_def *b)
@@ -95,11 +96,30 @@ int main(void)
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         back = NULL;
-        CHECK(dmp_seg_registry_parse(bad[i], strlen(bad[i]), &back, &n, err, sizeof(err)) < 0);
+        CHECK(dmp_seg_registry_parse(bad[i], strlen(bad[i]), &back, &n, err, sizeof(err)) == -EINVAL);
         CHECK(strstr(err, "line") != NULL || strstr(err, "memory") != NULL);
         free(back);
     }
     CHECK(dmp_seg_registry_parse("# empty\n\n", 10, &back, &n, err, sizeof(err)) == 0 && n == 0);
     free(back);
+
+    /* The error contract: the errno that says why, with the reason in err. */
+    CHECK(dmp_seg_name_check("a/b", err, sizeof(err)) == -EINVAL && strstr(err, "'/'") != NULL);
+    CHECK(dmp_seg_domname_check("", err, sizeof(err)) == -EINVAL);
+    CHECK(dmp_seg_size_parse("lots", &b, err, sizeof(err)) == -EINVAL && strstr(err, "lots") != NULL);
+    CHECK(dmp_seg_size_parse("6k", &b, err, sizeof(err)) == -EINVAL && strstr(err, "page") != NULL);
+    CHECK(dmp_seg_size_check(0, err, sizeof(err)) == -EINVAL);
+    struct dmp_seg_def full = { .name = "f" };
+    for (int i = 0; i < DMP_SEG_MAX_ALLOW; i++) {
+        char nm[16];
+        snprintf(nm, sizeof(nm), "d%d", i);
+        CHECK(dmp_seg_allow(&full, nm) == 0);
+    }
+    CHECK(dmp_seg_allow(&full, "one-more") == -ENOSPC);
+    char longdom[DMP_SEG_DOMNAME_MAX + 2];
+    memset(longdom, 'x', sizeof(longdom) - 1);
+    longdom[sizeof(longdom) - 1] = '\0';
+    struct dmp_seg_def empty = { .name = "e" };
+    CHECK(dmp_seg_allow(&empty, longdom) == -ENAMETOOLONG);
     return DMP_TEST_SUMMARY("segment");
 }

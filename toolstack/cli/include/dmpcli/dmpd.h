@@ -36,7 +36,9 @@ const char *dmpd_state_dir(const struct dmpd *d);     /* persistent state lives 
 const char *dmpd_config_path(const struct dmpd *d);
 struct xs_handle *dmpd_xs(struct dmpd *d);            /* NULL when run without Xen (tests) */
 struct xc_interface_core *dmpd_xch(struct dmpd *d);
-uint64_t dmpd_now_ms(void);                           /* monotonic */
+/* The clock of ticks and deadlines: dmp_mono_ms() (dmpcommon/clock.h), which new code calls
+ * directly; kept for the services that still use this name. */
+uint64_t dmpd_now_ms(void);
 
 /* Structured log line (one JSON object per line on stderr, plus the log file if any):
  * {"t":<ms>,"service":"...","event":"...","msg":"..."}. */
@@ -44,12 +46,16 @@ void dmpd_log(struct dmpd *d, const char *service, const char *event, const char
     __attribute__((format(printf, 4, 5)));
 
 /* Client side: send one request line to the daemon at sock_path and collect the reply.
- * Returns the daemon's exit code (>= 0) with *body malloc'd, or -1 with err filled in when
- * the daemon cannot be reached. timeout_ms bounds the whole exchange. */
+ * Returns the daemon's exit code (>= 0) with *body malloc'd, or a negative errno with err
+ * filled in when the daemon cannot be reached or answers garbage (-ECONNREFUSED, -ENOENT: no
+ * daemon; -ETIMEDOUT: no whole reply within timeout_ms, which bounds the whole exchange;
+ * -EPROTO: a malformed reply). */
 int dmpd_call(const char *sock_path, const char *request, char **body, int timeout_ms,
               char *err, size_t errlen);
 
 #define DMPD_DEFAULT_SOCKET "/run/dmp/dmpd.sock"
+/* The socket commands talk to: $DMPD_SOCKET if set and not empty, else the default. */
+const char *dmpd_socket_path(void);
 #define DMPD_DEFAULT_STATE_DIR "/var/lib/dmp"
 #define DMPD_DEFAULT_CONFIG "/etc/dmp/dmpd.conf"
 

@@ -41,19 +41,21 @@ struct dmp_balloon_info {
     bool pv_drivers_up;         /* the guest wrote a control/feature-* key (xenbus is up) */
 };
 
-/* Read the state of domid. Returns 0, or -1 with a message in err. */
+/* Read the state of domid. Returns 0, or a negative errno with a message in err (-ESRCH: no
+ * such domain; -ENOENT: no memory/target, as for dom0 or a domain being torn down). */
 int dmp_balloon_read(struct xs_handle *xs, struct xc_interface_core *xch, uint32_t domid,
                      struct dmp_balloon_info *out, char *err, size_t errlen);
 
 /* Set the target like `xl mem-set <dom> <memkb>` (memkb includes video memory, as in xl).
- * Refuses (-1, errno EINVAL, message naming the limit) a target above memory/static-max or
- * below min_kib. Returns 0, or -1 with a message in err. */
+ * Refuses (-EINVAL, message naming the limit) a target above memory/static-max or below
+ * min_kib, and dom0. Returns 0, or a negative errno with a message in err (-ESRCH: no such
+ * domain; the errno of the Xen or xenstore call that failed). */
 int dmp_balloon_set_target(struct xs_handle *xs, struct xc_interface_core *xch, uint32_t domid,
                            uint64_t memkb, uint64_t min_kib, char *err, size_t errlen);
 
 /* The arithmetic of libxl_set_memory_target, separated for tests: from the requested size
  * and the guest's videoram/static-max, the new memory/target, the maxmem and PoD target
- * (pages) to set. Returns 0, or -1 (above static-max: new target > static_max). */
+ * (pages) to set. Returns 0, or -EINVAL (above static-max: new target > static_max). */
 struct dmp_balloon_plan {
     uint64_t target_kib;        /* written to memory/target */
     uint64_t maxmem_kib;        /* xc_domain_setmaxmem */

@@ -26,7 +26,8 @@ struct dmp_seg_def {
     char allow[DMP_SEG_MAX_ALLOW][DMP_SEG_DOMNAME_MAX + 1];
 };
 
-/* Names: [A-Za-z0-9_.-]{1,64}, not "." or "..". Return 0, or -1 with the reason in err. */
+/* Names: [A-Za-z0-9_.-]{1,64}, not "." or "..". Return 0, or -EINVAL with the reason in err
+ * (as do the size functions below). */
 int dmp_seg_name_check(const char *name, char *err, size_t errlen);
 /* Domain names on access lists: the same alphabet, at most 64 characters. */
 int dmp_seg_domname_check(const char *name, char *err, size_t errlen);
@@ -36,13 +37,14 @@ int dmp_seg_size_parse(const char *s, uint64_t *bytes, char *err, size_t errlen)
 int dmp_seg_size_check(uint64_t bytes, char *err, size_t errlen);
 
 bool dmp_seg_allowed(const struct dmp_seg_def *s, const char *domname);
-/* Add or remove a domain name; 0 on change, 1 if nothing to do, -1 if the list is full. */
+/* Add or remove a domain name; 0 on change, 1 if nothing to do, -ENOSPC if the list is full
+ * (-ENAMETOOLONG for a name longer than DMP_SEG_DOMNAME_MAX). */
 int dmp_seg_allow(struct dmp_seg_def *s, const char *domname);
 int dmp_seg_deny(struct dmp_seg_def *s, const char *domname);
 
 /* Registry text:  "segment NAME BYTES shared|private persistent|transient saved|unsaved"
  * followed by "allow NAME DOMNAME" lines; '#' comments. Parse validates every field and
- * names the bad line in err. *defs is malloc'd (may be NULL when *n == 0). */
+ * names the bad line in err (-EINVAL; -ENOMEM). *defs is malloc'd (may be NULL when *n == 0). */
 int dmp_seg_registry_parse(const char *text, size_t len, struct dmp_seg_def **defs, int *n,
                            char *err, size_t errlen);
 /* Serialise; returns a malloc'd NUL-terminated string or NULL. */
