@@ -15,16 +15,23 @@ static int cmp_u32(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
+/* Callers written before the -errno contract read errno after a failure: keep it set. */
+static int fail(int e)
+{
+    errno = e;
+    return -e;
+}
+
 int dmp_domain_list(struct xs_handle *xs, uint32_t **ids)
 {
     unsigned int n;
     char **dirs = xs_directory(xs, XBT_NULL, "/local/domain", &n);
     if (!dirs)
-        return -1;
+        return fail(errno ? errno : EIO);
     uint32_t *out = calloc(n ? n : 1, sizeof(*out));
     if (!out) {
         free(dirs);
-        return -1;
+        return fail(ENOMEM);
     }
     int k = 0;
     for (unsigned int i = 0; i < n; i++) {
@@ -50,16 +57,12 @@ int dmp_domain_resolve(struct xs_handle *xs, const char *spec, uint32_t *domid,
                        char *name, size_t namelen, char *err, size_t errlen)
 {
     uint64_t v;
-    if (!spec || !*spec) {
-        snprintf(err, errlen, "empty domain name");
-        return -1;
-    }
+    if (!spec || !*spec)
+        return dmp_errf(err, errlen, -EINVAL, "empty domain name");
     if (isdigit((unsigned char)spec[0]) && dmp_parse_u64(spec, &v) == 0) {
         char *nm = v < 0x7ff0 ? domain_name(xs, (uint32_t)v) : NULL;
-        if (!nm) {
-            snprintf(err, errlen, "domain %s does not exist", spec);
-            return -1;
-        }
+        if (!nm)
+            return dmp_errf(err, errlen, -ESRCH, "domain %s does not exist", spec);
         *domid = (uint32_t)v;
         if (name)
             snprintf(name, namelen, "%s", nm);
@@ -68,10 +71,8 @@ int dmp_domain_resolve(struct xs_handle *xs, const char *spec, uint32_t *domid,
     }
     uint32_t *ids;
     int n = dmp_domain_list(xs, &ids);
-    if (n < 0) {
-        snprintf(err, errlen, "cannot list domains in xenstore: %s", strerror(errno));
-        return -1;
-    }
+    if (n < 0)
+        return dmp_errf(err, errlen, n, "cannot list domains in xenstore: %s", strerror(-n));
     int found = -1;
     for (int i = 0; i < n && found < 0; i++) {
         char *nm = domain_name(xs, ids[i]);
@@ -81,8 +82,7 @@ int dmp_domain_resolve(struct xs_handle *xs, const char *spec, uint32_t *domid,
     }
     if (found < 0) {
         free(ids);
-        snprintf(err, errlen, "no domain named '%s'", spec);
-        return -1;
+        return dmp_errf(err, errlen, -ESRCH, "no domain named '%s'", spec);
     }
     *domid = ids[found];
     free(ids);

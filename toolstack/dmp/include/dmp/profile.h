@@ -1,6 +1,7 @@
 /* The DMP trap profiler seen from dom0: per guest RIP counts of the page-table-related exits
  * of a shadow-paged HVM/PVH domain, kept by our hypervisor patch
- * (xen-patches/ 0002..0004, XEN_DOMCTL_dmp_trap_profile; see docs/PROFILER.md).
+ * (xen-patches/ 0003..0005, XEN_DOMCTL_dmp_trap_profile; see docs/PROFILER.md and
+ * docs/INTERFACES.md).
  *
  * Two layers: the control operation itself (dmp_profiler_*, through libxencall), and pure
  * functions that merge the per-vCPU tables Xen returns, rank them and print them
@@ -14,50 +15,10 @@
 #include <stdio.h>
 
 #include "dmpcommon/json.h"
+#include "dmpxen/abi.h"
 
-/* The domctl number and ABI of our patch (Debian's libxen-dev does not know them). */
-#define DMP_DOMCTL_TRAP_PROFILE 4000
-enum dmp_trap_profile_opcode {
-    DMP_TRAP_PROFILE_ENABLE = 1,
-    DMP_TRAP_PROFILE_DISABLE = 2,
-    DMP_TRAP_PROFILE_READ = 3,
-    DMP_TRAP_PROFILE_RESET = 4,
-};
-#define DMP_TRAP_PROFILE_MIN_SLOTS 64u
-#define DMP_TRAP_PROFILE_MAX_SLOTS 16384u
-#define DMP_TRAP_PROFILE_DEFAULT_SLOTS 4096u
-
-/* Kinds of exit, numbered as in the hypervisor. 0 is never an event. */
-enum dmp_trap_kind {
-    DMP_TRAP_PT_WRITE = 1,   /* #PF on the shadow emulation path: guest page-table write */
-    DMP_TRAP_PF_FIXED = 2,   /* #PF fixed by the shadow code, invisible to the guest */
-    DMP_TRAP_PF_GUEST = 3,   /* #PF reflected to the guest as its own fault */
-    DMP_TRAP_PF_MMIO = 4,    /* #PF handled as MMIO / skipped write to read-only memory */
-    DMP_TRAP_CR3_WRITE = 5,
-    DMP_TRAP_INVLPG = 6,
-    DMP_TRAP_INVPCID = 7,
-    DMP_TRAP_KIND_NR = 8,
-};
-
-/* One (rip, kind) counter, laid out exactly as Xen's struct xen_dmp_trap_entry. */
-struct dmp_trap_entry {
-    uint64_t rip;
-    uint64_t count;
-    uint32_t kind;
-    uint32_t vcpu;          /* after merging: DMP_TRAP_VCPU_MERGED when seen on several vCPUs */
-};
-#define DMP_TRAP_VCPU_MERGED UINT32_MAX
-
-/* The op's argument inside struct xen_domctl's union, as in the hypervisor's public header. */
-struct dmp_trap_profile_op {
-    uint32_t op;
-    uint32_t slots;
-    uint32_t vcpu;
-    uint32_t nr_entries;
-    uint64_t buffer;        /* guest handle: address of a hypercall-safe buffer, or 0 */
-    uint64_t overflow;
-    uint64_t totals[DMP_TRAP_KIND_NR];
-};
+/* The domctl, its opcodes, the kinds and the entry layout: dmpxen/abi.h (mirrors the patch's
+ * public header, with compile-time layout checks). */
 
 /* "pt_write", "pf_fixed", ... or NULL for a number that is not a kind. */
 const char *dmp_trap_kind_name(uint32_t kind);
