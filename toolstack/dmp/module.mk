@@ -3,7 +3,7 @@
 # and the automatic policy dmpd runs. profop_hostile is a lab tool, not a unit test.
 DMP_LIBS      += dmp
 dmp_DIR       := toolstack/dmp
-dmp_USES      := dmpintrospect dmpxen dmppatcher dmpcommon
+dmp_USES      := dmpintrospect dmpxen dmppatcher dmpcli dmpcommon
 dmp_CSTD      := -std=gnu11 -D_GNU_SOURCE
 
 DMP_PROGS                += dmp-profop-hostile

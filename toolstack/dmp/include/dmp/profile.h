@@ -3,9 +3,10 @@
  * (xen-patches/ 0003..0005, XEN_DOMCTL_dmp_trap_profile; see docs/PROFILER.md and
  * docs/INTERFACES.md).
  *
- * Two layers: the control operation itself (dmp_profiler_*, through libxencall), and pure
- * functions that merge the per-vCPU tables Xen returns, rank them and print them
- * (dmp_profile_*; no Xen needed, unit-tested). */
+ * Three layers: the control operation itself (dmp_profiler_*, through the domctl helper);
+ * pure functions that merge the per-vCPU tables Xen returns, rank them and print them
+ * (dmp_profile_*; no Xen needed, unit-tested); and one profiling window on a domain, start to
+ * end (dmp_profile_run), whose JSON report is dmp/report.h's. */
 #ifndef DMP_PROFILE_H
 #define DMP_PROFILE_H
 
@@ -14,8 +15,12 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "dmp/outcome.h"
 #include "dmpcommon/json.h"
 #include "dmpxen/abi.h"
+#include "dmpxen/perfc.h"
+
+struct dmp_live;
 
 /* The domctl, its opcodes, the kinds and the entry layout: dmpxen/abi.h (mirrors the patch's
  * public header, with compile-time layout checks). */
@@ -24,6 +29,10 @@
 const char *dmp_trap_kind_name(uint32_t kind);
 /* Kinds that are #PF intercepts (what Xen's "calls to shadow_fault" counts). */
 bool dmp_trap_kind_is_pf(uint32_t kind);
+/* The page-table kinds, what patching (and the fast path behind it) is meant to remove:
+ * pt_write, pf_fixed, cr3_write, invlpg, invpcid. Not pf_guest (the guest's own demand paging)
+ * nor pf_mmio (device access): neither goes away by patching the MMU sites. */
+bool dmp_trap_kind_is_pt(uint32_t kind);
 
 /* A whole-domain profile: per-vCPU tables merged by (rip, kind). */
 struct dmp_profile {
@@ -85,5 +94,54 @@ int dmp_profiler_read(struct dmp_profiler *pr, uint32_t domid, uint32_t nr_vcpus
 int dmp_profiler_raw(struct dmp_profiler *pr, uint32_t domid, struct dmp_trap_profile_op *op);
 /* A hypercall-safe buffer of nr entries owned by pr (reallocated on demand; NULL on ENOMEM). */
 struct dmp_trap_entry *dmp_profiler_buffer(struct dmp_profiler *pr, size_t nr);
+
+/* ---- one profiling window on a domain (`dmpctl dmp profile`, dmpd's automatic DMP) ---- */
+
+#define DMP_PROFILE_MAX_SECONDS 3600u
+
+struct dmp_profile_result;
+
+struct dmp_profile_opts {
+    const char *domain;          /* name or id */
+    unsigned seconds;            /* the window, 1..DMP_PROFILE_MAX_SECONDS */
+    uint32_t slots;              /* per-vCPU table size (DMP_TRAP_PROFILE_*_SLOTS) */
+    bool symbols;                /* name kernel RIPs from the guest's own kallsyms: the guest is
+                                    paused briefly after the window */
+    /* While profiling is on in the hypervisor, SIGINT and SIGTERM end the window early
+     * instead of the process (the handlers before are restored at the end), so that
+     * profiling is always turned off again. */
+    bool catch_signals;
+    /* Called about once a second during the window, and once after it (final). */
+    void (*progress)(void *ctx, const struct dmp_profile_result *r, double done, bool final);
+    void *progress_ctx;
+    dmp_note_fn note;            /* "no symbols, printing raw RIPs: ...", a failed disable */
+    void *note_ctx;
+};
+
+struct dmp_profile_result {
+    enum dmp_outcome outcome;
+    char name[128];
+    uint32_t domid;
+    unsigned window;             /* the window asked for, seconds */
+    double seconds;              /* the window measured */
+    bool interrupted;            /* a signal ended it early */
+    struct dmp_profile prof;     /* merged and sorted */
+    bool symbols_wanted, have_syms;
+    int64_t slide;               /* KASLR slide, with symbols */
+    char sym_err[512];           /* why there are none, when they were wanted */
+    bool have_perfc;             /* Xen's perf counters before and after the window */
+    struct dmp_perfc_snapshot perfc_before, perfc_after;
+    struct dmp_live *live;       /* the symbols' owner */
+};
+
+/* Check the domain (PV or HAP: -EOPNOTSUPP, DMP_NOTHING_TO_DO; unknown: DMP_BAD_INPUT),
+ * enable profiling, wait the window, read and merge every vCPU's table, disable, and look the
+ * guest's symbols up. Profiling is turned off on every path. Free r with
+ * dmp_profile_result_free (also after a failure). */
+int dmp_profile_run(const struct dmp_profile_opts *o, struct dmp_profile_result *r, char *err,
+                    size_t errlen);
+void dmp_profile_result_free(struct dmp_profile_result *r);
+/* The symbol column for dmp_profile_print/json over r's symbols; NULL without symbols. */
+dmp_profile_symbolizer dmp_profile_result_symbolizer(const struct dmp_profile_result *r);
 
 #endif
