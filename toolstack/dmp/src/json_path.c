@@ -76,6 +76,18 @@ static const char *skip_value(const char *p, const char *e, int depth)
     return p > s ? p : NULL;
 }
 
+/* p at a value inside an object or array: the start of the next one, or NULL after the last
+ * or at malformed input. */
+static const char *next_item(const char *p, const char *e)
+{
+    if (!(p = skip_value(p, e, 1)))
+        return NULL;
+    p = ws(p, e);
+    if (p >= e || *p != ',')
+        return NULL;
+    return ws(p + 1, e);
+}
+
 /* Within the value at p (object), find member key (klen bytes); returns its value start. */
 static const char *member(const char *p, const char *e, const char *key, size_t klen)
 {
@@ -93,12 +105,8 @@ static const char *member(const char *p, const char *e, const char *key, size_t 
         p = ws(p + 1, e);
         if ((size_t)(ke - 1 - ks) == klen && memcmp(ks, key, klen) == 0)
             return p;
-        if (!(p = skip_value(p, e, 1)))
+        if (!(p = next_item(p, e)))
             return NULL;
-        p = ws(p, e);
-        if (p >= e || *p != ',')
-            return NULL;
-        p = ws(p + 1, e);
     }
     return NULL;
 }
@@ -114,12 +122,8 @@ static const char *element(const char *p, const char *e, unsigned long idx)
     for (unsigned long i = 0; p < e; i++) {
         if (i == idx)
             return p;
-        if (!(p = skip_value(p, e, 1)))
+        if (!(p = next_item(p, e)))
             return NULL;
-        p = ws(p, e);
-        if (p >= e || *p != ',')
-            return NULL;
-        p = ws(p + 1, e);
     }
     return NULL;
 }
@@ -174,36 +178,38 @@ static int scalar(const char *json, size_t len, const char *path, char *buf, siz
     return 0;
 }
 
-int dmp_jr_u64(const char *json, size_t len, const char *path, uint64_t *out)
+/* A number at path: its text in buf, starting like one (a sign only where allowed); errno
+ * cleared for the conversion that follows. */
+static int number(const char *json, size_t len, const char *path, bool sign, char *buf,
+                  size_t buflen)
 {
-    char buf[32];
-    int rc = scalar(json, len, path, buf, sizeof(buf));
+    int rc = scalar(json, len, path, buf, buflen);
     if (rc)
         return rc;
-    if (!isdigit((unsigned char)buf[0]))
+    if (!isdigit((unsigned char)buf[0]) && !(sign && buf[0] == '-'))
         return -EINVAL;
-    char *end;
     errno = 0;
-    unsigned long long x = strtoull(buf, &end, 10);
-    if (errno || *end)
-        return -EINVAL;
+    return 0;
+}
+
+int dmp_jr_u64(const char *json, size_t len, const char *path, uint64_t *out)
+{
+    char buf[32], *end;
+    int rc = number(json, len, path, false, buf, sizeof(buf));
+    unsigned long long x = rc ? 0 : strtoull(buf, &end, 10);
+    if (rc || errno || *end)
+        return rc ? rc : -EINVAL;
     *out = x;
     return 0;
 }
 
 int dmp_jr_double(const char *json, size_t len, const char *path, double *out)
 {
-    char buf[64];
-    int rc = scalar(json, len, path, buf, sizeof(buf));
-    if (rc)
-        return rc;
-    if (!(isdigit((unsigned char)buf[0]) || buf[0] == '-'))
-        return -EINVAL;
-    char *end;
-    errno = 0;
-    double x = strtod(buf, &end);
-    if (errno || *end)
-        return -EINVAL;
+    char buf[64], *end;
+    int rc = number(json, len, path, true, buf, sizeof(buf));
+    double x = rc ? 0 : strtod(buf, &end);
+    if (rc || errno || *end)
+        return rc ? rc : -EINVAL;
     *out = x;
     return 0;
 }

@@ -1,5 +1,8 @@
-/* Outcomes of DMP operations as dmpctl exit statuses (dmp/outcome.h). */
+/* Outcomes of DMP operations as dmpctl exit statuses, and their notes (dmp/outcome.h). */
 #include "dmp/outcome.h"
+
+#include <stdarg.h>
+#include <stdio.h>
 
 #include "dmpcli/cli.h"
 
@@ -12,4 +15,16 @@ int dmp_outcome_exit(enum dmp_outcome o)
     case DMP_FAILED: break;
     }
     return DMP_EXIT_FAIL;
+}
+
+void dmp_notef(dmp_note_fn fn, void *ctx, const char *fmt, ...)
+{
+    if (!fn)
+        return;
+    char msg[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    fn(ctx, msg);
 }

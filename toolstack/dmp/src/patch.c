@@ -3,7 +3,6 @@
  * the sites, and roll back on any failure. Procedure and safety rules: docs/DMP.md. */
 #include <errno.h>
 #include <inttypes.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,19 +24,6 @@ const char *dmp_patch_mode_name(enum dmp_patch_mode m)
     return m < DMP_MODE_NR ? mode_names[m] : NULL;
 }
 
-static void note(const struct dmp_patch_opts *o, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-static void note(const struct dmp_patch_opts *o, const char *fmt, ...)
-{
-    if (!o->note)
-        return;
-    char msg[1024];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof(msg), fmt, ap);
-    va_end(ap);
-    o->note(o->note_ctx, msg);
-}
 
 /* What the guest paused finds of the plans: kept, or skipped because a vCPU is inside or
  * the bytes changed since the copy. */
@@ -167,7 +153,8 @@ static bool journal_holds(const struct dmp_patch_opts *o, struct dmp_live *l,
             held++;
     if (held > 0)
         return true;
-    note(o, "domain %s: stale journal (no site holds the patched bytes) removed", d->name);
+    dmp_notef(o->note, o->note_ctx, "domain %s: stale journal (no site holds the patched "
+              "bytes) removed", d->name);
     dmp_journal_remove(xs, d);
     dmp_lp_journal_free(j);
     return false;
@@ -280,7 +267,7 @@ static int patch_open(const struct dmp_patch_opts *o, struct xs_handle *xs, stru
      * to save costs the next patch its planning time. */
     if (rc == 0 && !cached && !o->hot_file && !o->dry_run && j->nplans > 0 &&
         dmp_plan_cache_save(d, j, why, sizeof(why)) != 0)
-        note(o, "note: %s", why);
+        dmp_notef(o->note, o->note_ctx, "note: %s", why);
     r->plan_secs = dmp_patch_now() - t0;
     enum dmp_lp_hvcall insn = DMP_LP_VMMCALL;
     if (rc == 0 && o->mode != DMP_MODE_PASSTHROUGH && j->nplans > 0)
@@ -297,7 +284,7 @@ static int patch_open(const struct dmp_patch_opts *o, struct xs_handle *xs, stru
         /* Nothing of ours calls it now: do not leave the switch on. */
         struct dmp_fastpath_stats st;
         if (dmp_fastpath_ctl(d->domid, DMP_FASTPATH_DISABLE, &st, why, sizeof(why)))
-            note(o, "note: %s", why);
+            dmp_notef(o->note, o->note_ctx, "note: %s", why);
     }
     if (rc) {
         r->outcome = oc;
@@ -330,17 +317,11 @@ int dmp_patch(const struct dmp_patch_opts *o, struct dmp_patch_result *r, char *
     if ((o->mode == DMP_MODE_LOG) != (o->kernel_image != NULL))
         return dmp_errf(err, errlen, -EINVAL, "log mode needs the guest's kernel image, and "
                         "only log mode takes one");
-    r->outcome = DMP_FAILED;
-    struct xs_handle *xs = xs_open(0);
-    if (!xs)
-        return dmp_errf(err, errlen, -(errno ? errno : EIO), "cannot reach xenstore: %s",
-                        strerror(errno));
-    int rc = dmp_patch_target_resolve(xs, o->domain, o->state_dir, &r->dom, err, errlen);
-    if (rc) {
-        r->outcome = DMP_BAD_INPUT;
-        xs_close(xs);
+    struct xs_handle *xs;
+    int rc = dmp_patch_target_open(o->domain, o->state_dir, false, &xs, &r->dom, &r->outcome,
+                                   err, errlen);
+    if (rc)
         return rc;
-    }
     struct dmp_live *l;
     struct dmp_live_kernel k;
     rc = dmp_patch_open_guest(&r->dom, true, false, &l, &k, &r->outcome, err, errlen);

@@ -21,6 +21,13 @@ static inline int dmp_patch_sys_rc(int rc)
 /* Monotonic seconds, for the durations the reports carry. */
 double dmp_patch_now(void);
 
+/* The start of every operation (patch_journal.c): xenstore opened (read-only or not) and the
+ * domain resolved. On failure *xs is NULL and *oc says DMP_BAD_INPUT for a domain that is not
+ * there, DMP_FAILED for no xenstore. */
+int dmp_patch_target_open(const char *spec, const char *state_dir, bool readonly,
+                          struct xs_handle **xs, struct dmp_patch_target *t, enum dmp_outcome *oc,
+                          char *err, size_t errlen);
+
 /* ---- the guest (patch_guest.c) ---- */
 
 /* Open the domain's live handle without pausing it. PV: refused (DMP_FAILED); HAP with

@@ -46,6 +46,25 @@ int dmp_patch_target_resolve(struct xs_handle *xs, const char *spec, const char 
     return 0;
 }
 
+int dmp_patch_target_open(const char *spec, const char *state_dir, bool readonly,
+                          struct xs_handle **xs, struct dmp_patch_target *t, enum dmp_outcome *oc,
+                          char *err, size_t errlen)
+{
+    memset(t, 0, sizeof(*t));
+    *oc = DMP_FAILED;
+    *xs = xs_open(readonly ? XS_OPEN_READONLY : 0);
+    if (!*xs)
+        return dmp_errf(err, errlen, -(errno ? errno : EIO), "cannot reach xenstore: %s",
+                        strerror(errno));
+    int rc = dmp_patch_target_resolve(*xs, spec, state_dir, t, err, errlen);
+    if (rc) {
+        *oc = DMP_BAD_INPUT;
+        xs_close(*xs);
+        *xs = NULL;
+    }
+    return rc;
+}
+
 int dmp_journal_store(struct xs_handle *xs, const struct dmp_patch_target *t, const char *text,
                       char *err, size_t errlen)
 {

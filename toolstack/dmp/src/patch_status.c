@@ -77,16 +77,11 @@ int dmp_patch_status(const struct dmp_status_opts *o, struct dmp_status_result *
     r->outcome = DMP_FAILED;
     r->fastpath_rc = 1;
     snprintf(r->stub_state, sizeof(r->stub_state), "-");
-    struct xs_handle *xs = xs_open(XS_OPEN_READONLY);
-    if (!xs)
-        return dmp_errf(err, errlen, -(errno ? errno : EIO), "cannot reach xenstore: %s",
-                        strerror(errno));
-    int rc = dmp_patch_target_resolve(xs, o->domain, o->state_dir, &r->dom, err, errlen);
-    if (rc) {
-        r->outcome = DMP_BAD_INPUT;
-        xs_close(xs);
+    struct xs_handle *xs;
+    int rc = dmp_patch_target_open(o->domain, o->state_dir, true, &xs, &r->dom, &r->outcome, err,
+                                   errlen);
+    if (rc)
         return rc;
-    }
     struct dmp_lp_journal j;
     const char *where = "";
     int jl = dmp_journal_load(xs, &r->dom, &j, &where, err, errlen);

@@ -2,7 +2,6 @@
  * profile` and dmpd's automatic DMP run. Docs: docs/PROFILER.md. */
 #include <errno.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,19 +24,6 @@ static void on_signal(int sig)
     interrupted = 1;
 }
 
-static void note(const struct dmp_profile_opts *o, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-static void note(const struct dmp_profile_opts *o, const char *fmt, ...)
-{
-    if (!o->note)
-        return;
-    char msg[1024];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof(msg), fmt, ap);
-    va_end(ap);
-    o->note(o->note_ctx, msg);
-}
 
 static double now_seconds(void)
 {
@@ -208,8 +194,8 @@ static int run(struct dmp_profiler *pr, xc_interface *xch, const struct dmp_prof
     if (enabled) {
         int drc = dmp_profiler_disable(pr, r->domid);
         if (drc && drc != -ESRCH)   /* a domain that went away took its tables along */
-            note(o, "cannot disable profiling of '%s' (%u): %s", r->name, r->domid,
-                 strerror(-drc));
+            dmp_notef(o->note, o->note_ctx, "cannot disable profiling of '%s' (%u): %s",
+                      r->name, r->domid, strerror(-drc));
     }
     if (o->catch_signals) {
         sigaction(SIGINT, &old_int, NULL);
@@ -220,7 +206,7 @@ static int run(struct dmp_profiler *pr, xc_interface *xch, const struct dmp_prof
     if (o->symbols && r->prof.n) {
         r->have_syms = open_symbols(r) == 0;
         if (!r->have_syms)
-            note(o, "no symbols, printing raw RIPs: %s", r->sym_err);
+            dmp_notef(o->note, o->note_ctx, "no symbols, printing raw RIPs: %s", r->sym_err);
     }
     return 0;
 }

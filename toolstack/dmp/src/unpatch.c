@@ -124,12 +124,9 @@ static int unpatch_journal(const struct dmp_unpatch_opts *o, struct xs_handle *x
     if (strcmp(j->mode, DMP_LP_MODE_FASTPATH) == 0 || strcmp(j->mode, DMP_LP_MODE_LOG) == 0) {
         r->fastpath_rc = dmp_fastpath_ctl(r->dom.domid, DMP_FASTPATH_DISABLE, &r->fastpath, why,
                                           sizeof(why));
-        if (r->fastpath_rc && o->note) {
-            char msg[1024];
-            snprintf(msg, sizeof(msg), "warning: text restored but the fast path was not "
-                     "turned off: %s", why);
-            o->note(o->note_ctx, msg);
-        }
+        if (r->fastpath_rc)
+            dmp_notef(o->note, o->note_ctx, "warning: text restored but the fast path was not "
+                      "turned off: %s", why);
     }
     dmp_journal_remove(xs, &r->dom);
     return 0;
@@ -142,16 +139,11 @@ int dmp_unpatch(const struct dmp_unpatch_opts *o, struct dmp_unpatch_result *r, 
     r->outcome = DMP_FAILED;
     r->fastpath_rc = 1;
     double t_start = dmp_patch_now();
-    struct xs_handle *xs = xs_open(0);
-    if (!xs)
-        return dmp_errf(err, errlen, -(errno ? errno : EIO), "cannot reach xenstore: %s",
-                        strerror(errno));
-    int rc = dmp_patch_target_resolve(xs, o->domain, o->state_dir, &r->dom, err, errlen);
-    if (rc) {
-        r->outcome = DMP_BAD_INPUT;
-        xs_close(xs);
+    struct xs_handle *xs;
+    int rc = dmp_patch_target_open(o->domain, o->state_dir, false, &xs, &r->dom, &r->outcome,
+                                   err, errlen);
+    if (rc)
         return rc;
-    }
     struct dmp_lp_journal j;
     const char *where = "";
     int jl = dmp_journal_load(xs, &r->dom, &j, &where, err, errlen);

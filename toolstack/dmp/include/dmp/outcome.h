@@ -18,5 +18,8 @@ int dmp_outcome_exit(enum dmp_outcome o);
  * removed", "cannot save the plan cache"); dmpctl prints them on stderr after its name.
  * NULL: not reported. */
 typedef void (*dmp_note_fn)(void *ctx, const char *msg);
+/* Format a note and hand it to fn (nothing when fn is NULL). */
+void dmp_notef(dmp_note_fn fn, void *ctx, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
 #endif
