@@ -222,13 +222,13 @@ static int apply(struct dmp_live *l, struct xs_handle *xs, const struct dmp_patc
                  struct dmp_lp_journal *j, struct apply_counts *c, double *paused, char *err,
                  size_t errlen)
 {
-    double t0 = dmp_patch_now();
+    double t0 = dmp_now_secs();
     int rc = dmp_live_pause(l);
     if (rc)
         return dmp_errf(err, errlen, rc, "cannot pause domain %s: %s", d->name, strerror(-rc));
     rc = apply_paused(l, xs, d, j, c, err, errlen);
     int urc = dmp_live_unpause(l);
-    *paused = dmp_patch_now() - t0;
+    *paused = dmp_now_secs() - t0;
     if (urc && rc == 0)
         rc = dmp_errf(err, errlen, urc, "cannot unpause %s: %s", d->name, strerror(-urc));
     return rc;
@@ -255,7 +255,7 @@ static int patch_open(const struct dmp_patch_opts *o, struct xs_handle *xs, stru
     memset(&c, 0, sizeof(c));
     enum dmp_outcome oc = DMP_FAILED;
     bool cached = false, fp_enabled = false;
-    double t0 = dmp_patch_now();
+    double t0 = dmp_now_secs();
     int rc = plan(o, l, &k, d, j, &c, &cached, &oc, err, errlen);
     j->domid = d->domid;
     snprintf(j->uuid, sizeof(j->uuid), "%s", d->uuid);
@@ -268,7 +268,7 @@ static int patch_open(const struct dmp_patch_opts *o, struct xs_handle *xs, stru
     if (rc == 0 && !cached && !o->hot_file && !o->dry_run && j->nplans > 0 &&
         dmp_plan_cache_save(d, j, why, sizeof(why)) != 0)
         dmp_notef(o->note, o->note_ctx, "note: %s", why);
-    r->plan_secs = dmp_patch_now() - t0;
+    r->plan_secs = dmp_now_secs() - t0;
     enum dmp_lp_hvcall insn = DMP_LP_VMMCALL;
     if (rc == 0 && o->mode != DMP_MODE_PASSTHROUGH && j->nplans > 0)
         rc = prepare_mode(o, l, &k, d, j, &insn, &fp_enabled, &oc, err, errlen);
@@ -311,7 +311,7 @@ int dmp_patch(const struct dmp_patch_opts *o, struct dmp_patch_result *r, char *
     memset(r, 0, sizeof(*r));
     r->outcome = DMP_BAD_INPUT;
     r->dry_run = o->dry_run;
-    double t_start = dmp_patch_now();
+    double t_start = dmp_now_secs();
     if (o->mode >= DMP_MODE_NR)
         return dmp_errf(err, errlen, -EINVAL, "unknown mode %d", (int)o->mode);
     if ((o->mode == DMP_MODE_LOG) != (o->kernel_image != NULL))
@@ -342,7 +342,7 @@ int dmp_patch(const struct dmp_patch_opts *o, struct dmp_patch_result *r, char *
         memset(&j, 0, sizeof(j));
         rc = patch_open(o, xs, l, r, &j, err, errlen);
     }
-    r->total_secs = dmp_patch_now() - t_start;
+    r->total_secs = dmp_now_secs() - t_start;
     dmp_lp_journal_free(&j);
     dmp_live_close(l);
     xs_close(xs);

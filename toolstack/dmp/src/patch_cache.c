@@ -51,9 +51,9 @@ int dmp_plan_cache_save(const struct dmp_patch_target *d, const struct dmp_lp_jo
     cache_path(d, path, sizeof(path));
     int rc = dmp_lp_journal_format(j, &text);
     if (rc == 0) {
-        rc = dmp_patch_sys_rc(dmp_mkdir_p(d->dir));
+        rc = dmp_sys_rc(dmp_mkdir_p(d->dir));
         if (rc == 0)
-            rc = dmp_patch_sys_rc(dmp_write_file_atomic(path, text, strlen(text)));
+            rc = dmp_sys_rc(dmp_write_file_atomic(path, text, strlen(text)));
         free(text);
     }
     if (rc)

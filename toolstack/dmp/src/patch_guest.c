@@ -5,20 +5,12 @@
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "dmpcommon/util.h"
 #include "patch_internal.h"
 
 #define RIP_RETRIES 50         /* pause/unpause rounds waiting for vCPUs to leave a range */
-
-double dmp_patch_now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 int dmp_patch_find_kernel(const struct dmp_patch_target *d, struct dmp_live *l,
                           struct dmp_live_kernel *k, char *err, size_t errlen)

@@ -3,23 +3,13 @@
 #ifndef DMP_PATCH_INTERNAL_H
 #define DMP_PATCH_INTERNAL_H
 
-#include <errno.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #include "dmp/patch.h"
 #include "dmpintrospect/live.h"
-
-/* common's file helpers return -1 with errno today; issue 17 moves them to -errno. This reads
- * either: the one place to change (to `return rc;`) when they have moved. */
-static inline int dmp_patch_sys_rc(int rc)
-{
-    return rc == -1 ? -errno : rc;
-}
-
-/* Monotonic seconds, for the durations the reports carry. */
-double dmp_patch_now(void);
+#include "lib_internal.h"
 
 /* The start of every operation (patch_journal.c): xenstore opened (read-only or not) and the
  * domain resolved. On failure *xs is NULL and *oc says DMP_BAD_INPUT for a domain that is not

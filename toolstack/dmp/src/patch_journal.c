@@ -71,9 +71,9 @@ int dmp_journal_store(struct xs_handle *xs, const struct dmp_patch_target *t, co
     size_t len = strlen(text), n = (len + XS_CHUNK - 1) / XS_CHUNK;
     if (n > XS_MAX_CHUNKS)
         return dmp_errf(err, errlen, -E2BIG, "journal too large for xenstore (%zu bytes)", len);
-    int rc = dmp_patch_sys_rc(dmp_mkdir_p(t->dir));
+    int rc = dmp_sys_rc(dmp_mkdir_p(t->dir));
     if (rc == 0)
-        rc = dmp_patch_sys_rc(dmp_write_file_atomic(t->file, text, len));
+        rc = dmp_sys_rc(dmp_write_file_atomic(t->file, text, len));
     if (rc)
         return dmp_errf(err, errlen, rc, "cannot write journal %s: %s", t->file, strerror(-rc));
     for (unsigned tries = 0; tries < 8; tries++) {

@@ -21,7 +21,7 @@ static int select_sites(struct dmp_codeview *cv, const struct dmp_patch_target *
     if (hot_file) {
         uint8_t *text;
         size_t tl;
-        int rc = dmp_patch_sys_rc(dmp_read_file(hot_file, &text, &tl));
+        int rc = dmp_sys_rc(dmp_read_file(hot_file, &text, &tl));
         if (rc) {
             *oc = DMP_BAD_INPUT;
             return dmp_errf(err, errlen, rc, "cannot read hot file '%s'", hot_file);

@@ -44,7 +44,7 @@ static int dump_text(struct dmp_live *l, const char *path, char *err, size_t err
     const uint8_t *tb;
     int rc = dmp_kimage_text(dmp_live_kimage(l), &ts, &te, &tb);
     if (rc == 0)
-        rc = dmp_patch_sys_rc(dmp_write_file_atomic(path, tb, te - ts));
+        rc = dmp_sys_rc(dmp_write_file_atomic(path, tb, te - ts));
     if (rc)
         return dmp_errf(err, errlen, rc, "cannot dump the text to %s", path);
     return 0;

@@ -14,6 +14,7 @@
 #include "dmpintrospect/live.h"
 #include "dmppatcher/ksyms.h"
 #include "dmpxen/domain.h"
+#include "lib_internal.h"
 
 /* Set by SIGINT/SIGTERM while profiling is on (catch_signals). */
 static volatile sig_atomic_t interrupted;
@@ -25,21 +26,14 @@ static void on_signal(int sig)
 }
 
 
-static double now_seconds(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 /* Sleep for the window in steps of at most one second (a bounded loop: the window is at most
  * DMP_PROFILE_MAX_SECONDS); returns the time it took. */
 static double wait_window(const struct dmp_profile_opts *o, struct dmp_profile_result *r)
 {
     unsigned seconds = o->seconds;
-    double start = now_seconds(), end = start + seconds;
+    double start = dmp_now_secs(), end = start + seconds;
     for (unsigned step = 0; step <= seconds * 2u + 2u && !interrupted; step++) {
-        double left = end - now_seconds();
+        double left = end - dmp_now_secs();
         if (left <= 0)
             break;
         if (o->progress)
@@ -50,8 +44,8 @@ static double wait_window(const struct dmp_profile_opts *o, struct dmp_profile_r
     }
     r->interrupted = interrupted != 0;
     if (o->progress)
-        o->progress(o->progress_ctx, r, now_seconds() - start, true);
-    return now_seconds() - start;
+        o->progress(o->progress_ctx, r, dmp_now_secs() - start, true);
+    return dmp_now_secs() - start;
 }
 
 /* The running guest kernel's symbols (kallsyms recovered from guest memory by the live

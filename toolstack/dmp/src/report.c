@@ -9,7 +9,7 @@
 #include "dmp/json_path.h"
 #include "dmpcommon/json.h"
 #include "dmpcommon/util.h"
-#include "patch_internal.h"
+#include "lib_internal.h"
 
 static int finish(struct dmp_json *js, FILE *f)
 {
@@ -254,7 +254,7 @@ int dmp_report_hot_file(const char *json, size_t len, const char *path, const ch
         free(buf);
         return dmp_errf(err, errlen, -ENOMEM, "out of memory");
     }
-    int rc = dmp_patch_sys_rc(dmp_write_file_atomic(path, buf, bl));
+    int rc = dmp_sys_rc(dmp_write_file_atomic(path, buf, bl));
     free(buf);
     if (rc)
         return dmp_errf(err, errlen, rc, "cannot write %.180s: %s", path, strerror(-rc));

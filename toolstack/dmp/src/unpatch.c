@@ -70,7 +70,7 @@ static int restore(struct dmp_live *l, struct dmp_lp_journal *j, struct dmp_unpa
                    char *err, size_t errlen)
 {
     bool *need = calloc(j->nplans ? j->nplans : 1, sizeof(*need));
-    double t0 = dmp_patch_now();
+    double t0 = dmp_now_secs();
     int rc = need ? 0 : dmp_errf(err, errlen, -ENOMEM, "out of memory");
     if (rc == 0 && strcmp(j->mode, DMP_LP_MODE_LOG) == 0)
         rc = dmp_patch_log_drain(l, j, &r->rip_waits, err, errlen);
@@ -87,19 +87,19 @@ static int restore(struct dmp_live *l, struct dmp_lp_journal *j, struct dmp_unpa
             r->restored += rc == 0;
         }
     dmp_patch_unpause_all(l);
-    r->paused_sites_secs = dmp_patch_now() - t0;
+    r->paused_sites_secs = dmp_now_secs() - t0;
     free(need);
     if (rc)
         return rc;
     /* Sites are original again, so nothing new enters a stub; give a vCPU that was
      * interrupted inside one time to leave before its bytes go. */
     usleep(GRACE_US);
-    t0 = dmp_patch_now();
+    t0 = dmp_now_secs();
     rc = dmp_patch_pause_clear(l, stub_busy, j, j->stub_base, &r->rip_waits, err, errlen);
     if (rc == 0)
         rc = dmp_patch_write_region(l, j->stub_base, j->stub_old, j->stub_len, err, errlen);
     dmp_patch_unpause_all(l);
-    r->paused_stubs_secs = dmp_patch_now() - t0;
+    r->paused_stubs_secs = dmp_now_secs() - t0;
     return rc;
 }
 
@@ -138,7 +138,7 @@ int dmp_unpatch(const struct dmp_unpatch_opts *o, struct dmp_unpatch_result *r, 
     memset(r, 0, sizeof(*r));
     r->outcome = DMP_FAILED;
     r->fastpath_rc = 1;
-    double t_start = dmp_patch_now();
+    double t_start = dmp_now_secs();
     struct xs_handle *xs;
     int rc = dmp_patch_target_open(o->domain, o->state_dir, false, &xs, &r->dom, &r->outcome,
                                    err, errlen);
@@ -163,7 +163,7 @@ int dmp_unpatch(const struct dmp_unpatch_opts *o, struct dmp_unpatch_result *r, 
         if (rc == 0)
             r->outcome = DMP_DONE;
     }
-    r->total_secs = dmp_patch_now() - t_start;
+    r->total_secs = dmp_now_secs() - t_start;
     dmp_lp_journal_free(&j);
     xs_close(xs);
     return rc;
