@@ -1,9 +1,11 @@
-# libdmp: dynamic memory paravirtualization on a running guest: the live-patch procedure and
-# its journal, the stubs' modes (passthrough, fast path, log), the hypervisor's trap profiler,
-# and the automatic policy dmpd runs. profop_hostile is a lab tool, not a unit test.
+# libdmp: dynamic memory paravirtualization on a running guest: the live-patch procedure
+# (patch, status, unpatch) and its journal, the stubs' modes (passthrough, fast path, log), the
+# hypervisor's trap profiler and a profiling window, the JSON reports of these operations, the
+# worker process dmpd runs them in, and the automatic policy. It uses dmpcli for the exit
+# statuses its outcomes map to. profop_hostile is a lab tool, not a unit test.
 DMP_LIBS      += dmp
 dmp_DIR       := toolstack/dmp
-dmp_USES      := dmpintrospect dmpxen dmppatcher dmpcommon
+dmp_USES      := dmpintrospect dmpxen dmppatcher dmpcli dmpcommon
 dmp_CSTD      := -std=gnu11 -D_GNU_SOURCE
 
 DMP_PROGS                += dmp-profop-hostile

@@ -24,6 +24,16 @@ static const struct dmp_subcmd dmp_subcmds[] = {
       dmp_cmd_fastpath },
 };
 
+void dmp_cmd_note(void *cmd, const char *msg)
+{
+    fprintf(stderr, "dmpctl %s: %s\n", (const char *)cmd, msg);
+}
+
+int dmp_cmd_failed(const char *cmd, enum dmp_outcome oc, const char *err)
+{
+    return dmp_cli_error(dmp_outcome_exit(oc), cmd, "%s", err);
+}
+
 static void usage(FILE *f)
 {
     fprintf(f, "usage: dmpctl dmp <subcommand> <dom> [options]\n\nsubcommands:\n");

@@ -1,12 +1,14 @@
 /* dmpd service "dmp": automatic DMP. Watches the domains, profiles shadow-paged HVM/PVH
- * guests (`dmpctl dmp profile --json`) and patches those whose page-table exit rate stays at or
- * above a threshold for `sustain` consecutive windows (`dmpctl dmp patch --json`). Policy:
+ * guests and patches those whose page-table exit rate stays at or above a threshold for
+ * `sustain` consecutive windows (the library's dmp_profile_run and dmp_patch, the same code
+ * as `dmpctl dmp profile|patch`). Policy:
  * the [dmp] section of dmpd's configuration file (dmp_auto.h); absent = the service stays
  * idle, so a dmpd started for segments or ballooning never touches a guest's text.
  * Per-domain overrides: dom0's xenstore /local/domain/0/dmp/auto/<name>/<key> (mode,
  * threshold, window, sustain, sites), re-read every tick like the balloon service's.
  *
- * The work runs in child processes (posix_spawn), one at a time (the profiler and Xen's perf
+ * The work runs in worker processes (dmp/worker.h: forked, calling the library, writing the
+ * operation's JSON report as dmpctl --json would), one at a time (the profiler and Xen's perf
  * counters are host-wide, and a patch pauses the guest), polled with waitpid(WNOHANG) from the
  * tick and killed at a deadline: a profile lasts seconds and a first patch minutes under TCG,
  * and the daemon's other services must keep ticking; a crash or a hang of one operation costs
@@ -15,14 +17,10 @@
  * a new domain) to <state>/dmp-auto-state.txt after every change, so a restart neither
  * re-patches nor forgets failures. Destroyed domains are forgotten at the next tick. */
 #include <errno.h>
-#include <fcntl.h>
 #include <inttypes.h>
-#include <signal.h>
-#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/types.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -31,6 +29,8 @@
 
 #include "dmpcli/cli.h"
 #include "dmp/auto.h"
+#include "dmp/report.h"
+#include "dmp/worker.h"
 #include "dmpcli/dmpd.h"
 #include "dmpxen/domain.h"
 #include "dmpcommon/json.h"
@@ -44,12 +44,7 @@
 #define WORK_DIR "dmp-auto"
 /* A profile child gets its window plus this for start-up, reading and disabling. */
 #define PROFILE_GRACE_MS 60000
-/* After SIGTERM, SIGKILL follows this much later. */
-#define TERM_GRACE_MS 5000
-#define HOT_MAX 256
 #define OUTPUT_MAX (4u << 20)
-
-extern char **environ;
 
 struct rec {
     struct dmp_auto_dom a;
@@ -63,13 +58,11 @@ struct rec {
 };
 
 struct child {
-    pid_t pid;                          /* 0: none */
+    struct dmp_worker w;                /* w.pid 0: none */
     enum dmp_auto_action op;
     uint32_t domid;
     char uuid[DMP_AUTO_UUID_MAX];
     char name[DMP_AUTO_NAME_MAX];
-    uint64_t start, deadline, kill_at;  /* monotonic ms */
-    bool term_sent, timed_out;
     char out[600], err[600], hot[600];
 };
 
@@ -78,8 +71,6 @@ struct svc {
     bool enabled;
     char cfg_src[512];
     struct dmp_auto_config cfg;
-    char dmpctl[DMP_AUTO_PATH_MAX];
-    bool dmpctl_in_path;
     char workdir[512];
     struct rec g[MAX_DOMS];
     size_t n;
@@ -115,8 +106,9 @@ static void save_state(struct svc *s)
         doms[i] = s->g[i].a;
         /* A running patch is recorded with its pid: a restarted daemon waits for it before
          * it runs the (idempotent) patch again. */
-        doms[i].pid = s->ch.pid && s->ch.op == DMP_AUTO_ACT_PATCH && s->ch.domid == doms[i].domid &&
-                      strcmp(s->ch.uuid, doms[i].uuid) == 0 ? (int32_t)s->ch.pid : 0;
+        doms[i].pid = s->ch.w.pid && s->ch.op == DMP_AUTO_ACT_PATCH &&
+                      s->ch.domid == doms[i].domid && strcmp(s->ch.uuid, doms[i].uuid) == 0
+                          ? (int32_t)s->ch.w.pid : 0;
     }
     char *buf = NULL, path[600];
     size_t len = 0;
@@ -176,109 +168,35 @@ static void decide_log(struct svc *s, const struct rec *r, const char *event, co
 
 /* ---- child processes ---- */
 
-/* Last non-empty line of a child's stderr (the dmpctl error message), for the log. */
-static void tail_line(const char *path, char *out, size_t len)
-{
-    uint8_t *data;
-    size_t n;
-    out[0] = '\0';
-    if (dmp_read_file(path, &data, &n) < 0)
-        return;
-    char *t = (char *)data;
-    while (n > 0 && (t[n - 1] == '\n' || t[n - 1] == '\r' || t[n - 1] == ' '))
-        t[--n] = '\0';
-    char *nl = strrchr(t, '\n');
-    char *cr = strrchr(nl ? nl : t, '\r');   /* progress lines end with \r updates */
-    const char *last = cr ? cr + 1 : nl ? nl + 1 : t;
-    snprintf(out, len, "%s", last);
-    free(data);
-}
-
-static int spawn(struct svc *s, struct rec *r, enum dmp_auto_action op, uint64_t now)
+static int spawn(struct svc *s, struct rec *r, enum dmp_auto_action op, uint64_t now,
+                 char *err, size_t errlen)
 {
     struct child *c = &s->ch;
     memset(c, 0, sizeof(*c));
     const char *opname = op == DMP_AUTO_ACT_PROFILE ? "profile" : "patch";
     snprintf(c->out, sizeof(c->out), "%s/%u-%s.json", s->workdir, r->a.domid, opname);
     snprintf(c->err, sizeof(c->err), "%s/%u-%s.err", s->workdir, r->a.domid, opname);
-    char domid[16], secs[16];
-    snprintf(domid, sizeof(domid), "%u", r->a.domid);
-    snprintf(secs, sizeof(secs), "%u", r->eff.window_s);
-    char *argv[16];
-    int ac = 0;
-    argv[ac++] = s->dmpctl;
-    argv[ac++] = "dmp";
-    if (op == DMP_AUTO_ACT_PROFILE) {
-        /* No symbol lookup: it pauses the guest and the decision needs only the counts. The
-         * hot site set needs the ranked RIPs. */
-        argv[ac++] = "profile";
-        argv[ac++] = domid;
-        argv[ac++] = "--seconds";
-        argv[ac++] = secs;
-        argv[ac++] = "--no-symbols";
-        argv[ac++] = "--top";
-        argv[ac++] = r->eff.sites == DMP_AUTO_SITES_HOT ? "256" : "16";
-        argv[ac++] = "--json";
-    } else {
-        argv[ac++] = "patch";
-        argv[ac++] = domid;
-        argv[ac++] = "--json";
-        if (r->eff.sites == DMP_AUTO_SITES_HOT) {
-            snprintf(c->hot, sizeof(c->hot), "%s/%s.hot", s->workdir, r->a.uuid);
-            argv[ac++] = "--sites";
-            argv[ac++] = "hot";
-            argv[ac++] = "--hot-file";
-            argv[ac++] = c->hot;
-        }
-    }
-    argv[ac] = NULL;
-
-    posix_spawn_file_actions_t fa;
-    posix_spawnattr_t at;
-    int rc = posix_spawn_file_actions_init(&fa);
+    if (op == DMP_AUTO_ACT_PATCH && r->eff.sites == DMP_AUTO_SITES_HOT)
+        snprintf(c->hot, sizeof(c->hot), "%s/%s.hot", s->workdir, r->a.uuid);
+    /* The hot site set needs the ranked RIPs, the decision only the totals. */
+    struct dmp_worker_job job = {
+        .op = op == DMP_AUTO_ACT_PROFILE ? DMP_WORKER_PROFILE : DMP_WORKER_PATCH,
+        .domid = r->a.domid, .window_s = r->eff.window_s,
+        .top = r->eff.sites == DMP_AUTO_SITES_HOT ? 256 : 16,
+        .hot_file = c->hot[0] ? c->hot : NULL, .out_path = c->out, .err_path = c->err,
+    };
+    uint64_t deadline = now + (op == DMP_AUTO_ACT_PROFILE
+                                   ? r->eff.window_s * 1000ull + PROFILE_GRACE_MS
+                                   : s->cfg.patch_timeout_ms);
+    int rc = dmp_worker_start(&c->w, &job, now, deadline, err, errlen);
     if (rc)
-        return -rc;
-    rc = posix_spawnattr_init(&at);
-    if (rc) {
-        posix_spawn_file_actions_destroy(&fa);
-        return -rc;
-    }
-    sigset_t def, none;
-    sigemptyset(&def);
-    sigaddset(&def, SIGPIPE);   /* dmpd ignores it; the child should not inherit that */
-    sigaddset(&def, SIGTERM);
-    sigaddset(&def, SIGINT);
-    sigemptyset(&none);
-    if (!rc)
-        rc = posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-    if (!rc)
-        rc = posix_spawn_file_actions_addopen(&fa, 1, c->out, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-    if (!rc)
-        rc = posix_spawn_file_actions_addopen(&fa, 2, c->err, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-    if (!rc)
-        rc = posix_spawnattr_setsigdefault(&at, &def);
-    if (!rc)
-        rc = posix_spawnattr_setsigmask(&at, &none);
-    if (!rc)
-        rc = posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK);
-    pid_t pid = 0;
-    if (!rc)
-        rc = s->dmpctl_in_path ? posix_spawnp(&pid, s->dmpctl, &fa, &at, argv, environ)
-                               : posix_spawn(&pid, s->dmpctl, &fa, &at, argv, environ);
-    posix_spawn_file_actions_destroy(&fa);
-    posix_spawnattr_destroy(&at);
-    if (rc)
-        return -rc;
-    c->pid = pid;
+        return rc;
     c->op = op;
     c->domid = r->a.domid;
     snprintf(c->uuid, sizeof(c->uuid), "%s", r->a.uuid);
     snprintf(c->name, sizeof(c->name), "%s", r->a.name);
-    c->start = now;
-    c->deadline = now + (op == DMP_AUTO_ACT_PROFILE ? r->eff.window_s * 1000ull + PROFILE_GRACE_MS
-                                                     : s->cfg.patch_timeout_ms);
     dmpd_log(s->d, SVC, "started", "domain %s (%u): %s (pid %d, deadline %" PRIu64 " s)",
-             r->a.name, r->a.domid, opname, (int)pid, (c->deadline - now) / 1000);
+             r->a.name, r->a.domid, opname, (int)c->w.pid, (deadline - now) / 1000);
     return 0;
 }
 
@@ -295,46 +213,14 @@ static void failed(struct svc *s, struct rec *r, const char *what)
     decide_log(s, r, "failed", gave_up ? "give-up" : "retry", -1, reason);
 }
 
-/* Write the hot-site file for a later patch from the profile report. */
-static int write_hot(struct svc *s, struct rec *r, const char *json, size_t len, char *err,
-                     size_t errlen)
-{
-    uint64_t rips[HOT_MAX];
-    int n = dmp_auto_profile_hot(json, len, rips, HOT_MAX, err, errlen);
-    if (n < 0)
-        return -1;
-    if (n == 0) {
-        snprintf(err, errlen, "no kernel page-table RIP in the profile");
-        return -1;
-    }
-    char *buf = NULL, path[600];
-    size_t bl = 0;
-    FILE *f = open_memstream(&buf, &bl);
-    if (!f)
-        return -1;
-    fprintf(f, "# hot page-table RIPs of %s (%s), from dmpd's last profile\n", r->a.name, r->a.uuid);
-    for (int i = 0; i < n; i++)
-        fprintf(f, "0x%" PRIx64 "\n", rips[i]);
-    if (fclose(f) != 0) {
-        free(buf);
-        return -1;
-    }
-    snprintf(path, sizeof(path), "%s/%s.hot", s->workdir, r->a.uuid);
-    int rc = dmp_write_file_atomic(path, buf, bl);
-    free(buf);
-    if (rc < 0)
-        snprintf(err, errlen, "cannot write %.180s: %s", path, strerror(-rc));
-    return rc;
-}
-
 static void child_done(struct svc *s, int status, uint64_t now)
 {
     struct child *c = &s->ch;
     struct rec *r = find(s, c->domid, c->uuid);
     const char *opname = c->op == DMP_AUTO_ACT_PROFILE ? "profile" : "patch";
-    uint64_t took = now - c->start;
+    uint64_t took = now - c->w.start;
     char why[400], last[256];
-    tail_line(c->err, last, sizeof(last));
+    dmp_worker_last_line(c->err, last, sizeof(last));
     uint8_t *out = NULL;
     size_t olen = 0;
     if (dmp_read_file(c->out, &out, &olen) < 0 || olen > OUTPUT_MAX) {
@@ -342,7 +228,7 @@ static void child_done(struct svc *s, int status, uint64_t now)
         out = NULL;
         olen = 0;
     }
-    c->pid = 0;
+    c->w.pid = 0;
     s->dirty = true;
     if (!r) {
         dmpd_log(s->d, SVC, "orphan-result", "%s of domain %s (%u) finished after the domain went "
@@ -350,7 +236,7 @@ static void child_done(struct svc *s, int status, uint64_t now)
         free(out);
         return;
     }
-    if (c->timed_out) {
+    if (c->w.timed_out) {
         snprintf(why, sizeof(why), "%s timed out after %" PRIu64 " s and was killed", opname,
                  took / 1000);
         failed(s, r, why);
@@ -369,8 +255,8 @@ static void child_done(struct svc *s, int status, uint64_t now)
         double rate, secs;
         uint64_t events;
         char err[1024];
-        if (!out || dmp_auto_profile_rate((const char *)out, olen, &rate, &events, &secs, err,
-                                          sizeof(err)) < 0) {
+        if (!out || dmp_report_profile_rate((const char *)out, olen, &rate, &events, &secs, err,
+                                            sizeof(err)) < 0) {
             snprintf(why, sizeof(why), "profile report unusable: %.300s", out ? err : "no output");
             failed(s, r, why);
         } else {
@@ -379,8 +265,12 @@ static void child_done(struct svc *s, int status, uint64_t now)
             char reason[400];
             snprintf(reason, sizeof(reason), "%" PRIu64 " page-table exits in %.1f s: %s", events,
                      secs, v.reason);
+            char hot[600], what[300];
+            snprintf(hot, sizeof(hot), "%s/%s.hot", s->workdir, r->a.uuid);
+            snprintf(what, sizeof(what), "%s (%s), from dmpd's last profile", r->a.name,
+                     r->a.uuid);
             if (r->a.phase == DMP_AUTO_PATCH_DUE && r->eff.sites == DMP_AUTO_SITES_HOT &&
-                write_hot(s, r, (const char *)out, olen, err, sizeof(err)) < 0) {
+                dmp_report_hot_file((const char *)out, olen, hot, what, err, sizeof(err)) < 0) {
                 decide_log(s, r, "profiled", v.decision, rate, reason);
                 snprintf(why, sizeof(why), "hot sites: %.300s", err);
                 failed(s, r, why);
@@ -392,7 +282,7 @@ static void child_done(struct svc *s, int status, uint64_t now)
         uint32_t sites;
         bool already;
         char err[1024];
-        if (!out || dmp_auto_patch_result((const char *)out, olen, &sites, &already, err,
+        if (!out || dmp_report_patch_read((const char *)out, olen, &sites, &already, err,
                                           sizeof(err)) < 0) {
             snprintf(why, sizeof(why), "patch report unusable: %.300s", out ? err : "no output");
             failed(s, r, why);
@@ -412,31 +302,26 @@ static void child_done(struct svc *s, int status, uint64_t now)
 static void poll_child(struct svc *s, uint64_t now)
 {
     struct child *c = &s->ch;
-    if (!c->pid)
+    if (!c->w.pid)
         return;
     int status;
-    pid_t w = waitpid(c->pid, &status, WNOHANG);
-    if (w == c->pid) {
+    switch (dmp_worker_poll(&c->w, now, &status)) {
+    case DMP_WORKER_EXITED:
         child_done(s, status, now);
-        return;
-    }
-    if (w < 0) {
-        /* Cannot happen unless someone else reaped it: treat as a failure of unknown cause. */
-        dmpd_log(s->d, SVC, "error", "waitpid %d: %s", (int)c->pid, strerror(errno));
-        c->timed_out = false;
+        break;
+    case DMP_WORKER_LOST:
+        /* Cannot happen unless someone else reaped it: a failure of unknown cause. */
+        dmpd_log(s->d, SVC, "error", "waitpid %d: %s", (int)c->w.pid, strerror(errno));
+        c->w.timed_out = false;
         child_done(s, 0x7f00, now);   /* exit status 127 */
-        return;
-    }
-    if (!c->term_sent && now >= c->deadline) {
-        /* SIGTERM first: the profiler turns profiling off on it. */
-        kill(c->pid, SIGTERM);
-        c->term_sent = c->timed_out = true;
-        c->kill_at = now + TERM_GRACE_MS;
+        break;
+    case DMP_WORKER_DEADLINE:
         dmpd_log(s->d, SVC, "deadline", "domain %s (%u): %s pid %d over its deadline: SIGTERM",
-                 c->name, c->domid, c->op == DMP_AUTO_ACT_PROFILE ? "profile" : "patch", (int)c->pid);
-    } else if (c->term_sent && now >= c->kill_at) {
-        kill(c->pid, SIGKILL);
-        c->kill_at = now + TERM_GRACE_MS;
+                 c->name, c->domid, c->op == DMP_AUTO_ACT_PROFILE ? "profile" : "patch",
+                 (int)c->w.pid);
+        break;
+    case DMP_WORKER_RUNNING:
+        break;
     }
 }
 
@@ -570,19 +455,6 @@ static bool scan(struct svc *s)
     return true;
 }
 
-static bool pid_is_dmpctl(int32_t pid)
-{
-    char path[64], buf[256];
-    snprintf(path, sizeof(path), "/proc/%d/cmdline", (int)pid);
-    FILE *f = fopen(path, "r");
-    if (!f)
-        return false;
-    size_t n = fread(buf, 1, sizeof(buf) - 1, f);
-    fclose(f);
-    buf[n] = '\0';
-    return strstr(buf, "dmpctl") != NULL;
-}
-
 /* Start the most overdue operation, if any (one at a time). */
 static void start_next(struct svc *s, uint64_t now_mono)
 {
@@ -608,7 +480,7 @@ static void start_next(struct svc *s, uint64_t now_mono)
             continue;
         /* A patch child from before a restart may still run: never start a second one. */
         if (r->a.pid) {
-            if (pid_is_dmpctl(r->a.pid) && now < r->orphan_until)
+            if (dmp_worker_alive(r->a.pid) && now < r->orphan_until)
                 continue;
             r->a.pid = 0;
         }
@@ -620,10 +492,12 @@ static void start_next(struct svc *s, uint64_t now_mono)
     }
     if (!best)
         return;
-    int rc = spawn(s, best, best_op, now_mono);
+    char err[300];
+    int rc = spawn(s, best, best_op, now_mono, err, sizeof(err));
     if (rc < 0) {
-        char why[300];
-        snprintf(why, sizeof(why), "cannot start %s: %s", s->dmpctl, strerror(-rc));
+        char why[360];
+        snprintf(why, sizeof(why), "cannot start the %s: %s",
+                 best_op == DMP_AUTO_ACT_PROFILE ? "profile" : "patch", err);
         dmp_auto_started(&best->a, best_op);
         failed(s, best, why);
     } else {
@@ -633,28 +507,6 @@ static void start_next(struct svc *s, uint64_t now_mono)
 }
 
 /* ---- service interface ---- */
-
-/* The dmpctl that came with this dmpd (same directory), else the one in $PATH. */
-static void locate_dmpctl(struct svc *s)
-{
-    if (s->cfg.dmpctl[0]) {
-        snprintf(s->dmpctl, sizeof(s->dmpctl), "%s", s->cfg.dmpctl);
-        return;
-    }
-    char exe[DMP_AUTO_PATH_MAX];
-    ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
-    if (n > 0) {
-        exe[n] = '\0';
-        char *slash = strrchr(exe, '/');
-        if (slash && (size_t)(slash - exe) + sizeof("/dmpctl") <= sizeof(s->dmpctl)) {
-            snprintf(s->dmpctl, sizeof(s->dmpctl), "%.*s/dmpctl", (int)(slash - exe), exe);
-            if (access(s->dmpctl, X_OK) == 0)
-                return;
-        }
-    }
-    snprintf(s->dmpctl, sizeof(s->dmpctl), "dmpctl");
-    s->dmpctl_in_path = true;
-}
 
 static int load_state(struct svc *s, char *err, size_t errlen)
 {
@@ -727,7 +579,6 @@ static int svc_init(struct dmpd *d, void **state, char *err, size_t errlen)
         dmpd_log(d, SVC, "disabled", "no [dmp] section in %s: automatic DMP is off", cfgpath);
         return 0;
     }
-    locate_dmpctl(s);
     snprintf(s->workdir, sizeof(s->workdir), "%s/" WORK_DIR, dmpd_state_dir(d));
     int mrc = dmp_mkdir_p(s->workdir);
     if (mrc < 0) {
@@ -750,10 +601,10 @@ static int svc_init(struct dmpd *d, void **state, char *err, size_t errlen)
     dmpd_log(d, SVC, "config",
              "%s: mode %s, threshold %" PRIu64 "/s, window %u s, sustain %u, recheck %" PRIu64
              " s, delay %" PRIu64 " s, sites %s, %zu excluded, backoff %" PRIu64 " s, max-failures "
-             "%u, dmpctl %s", cfgpath, dmp_auto_mode_name(e->mode), e->threshold, e->window_s,
+             "%u", cfgpath, dmp_auto_mode_name(e->mode), e->threshold, e->window_s,
              e->sustain, s->cfg.recheck_ms / 1000, s->cfg.delay_ms / 1000,
              dmp_auto_sites_name(e->sites), s->cfg.n_exclude, s->cfg.backoff_ms / 1000,
-             s->cfg.max_failures, s->dmpctl);
+             s->cfg.max_failures);
     return 0;
 }
 
@@ -763,7 +614,7 @@ static void svc_tick(struct dmpd *d, void *state, uint64_t now)
     if (!s || !s->enabled || !dmpd_xs(d) || !dmpd_xch(d))
         return;
     poll_child(s, now);
-    if (scan(s) && !s->ch.pid)
+    if (scan(s) && !s->ch.w.pid)
         start_next(s, now);
     if (s->dirty)
         save_state(s);
@@ -775,10 +626,10 @@ static void print_text(struct svc *s, FILE *out)
     fprintf(out, "mode %s, threshold %" PRIu64 "/s, window %u s, sustain %u, recheck %" PRIu64
             " s, sites %s\n", dmp_auto_mode_name(e->mode), e->threshold, e->window_s, e->sustain,
             s->cfg.recheck_ms / 1000, dmp_auto_sites_name(e->sites));
-    if (s->ch.pid)
+    if (s->ch.w.pid)
         fprintf(out, "running: %s of %s (%u) for %" PRIu64 " s\n",
                 s->ch.op == DMP_AUTO_ACT_PROFILE ? "profile" : "patch", s->ch.name, s->ch.domid,
-                (dmpd_now_ms() - s->ch.start) / 1000);
+                (dmpd_now_ms() - s->ch.w.start) / 1000);
     fprintf(out, "%-16s %5s %-6s %-10s %10s %6s %7s %8s %7s %s\n", "Name", "ID", "Kind", "Phase",
             "Rate(/s)", "Above", "Windows", "Failures", "Next(s)", "Note");
     uint64_t now = wall_ms();
@@ -820,12 +671,12 @@ static int print_json(struct svc *s, FILE *out)
     DMP_JSON_KV(&j, "recheck_s", dmp_json_u64, s->cfg.recheck_ms / 1000);
     DMP_JSON_KV(&j, "sites", dmp_json_str, dmp_auto_sites_name(e->sites));
     dmp_json_key(&j, "running");
-    if (s->ch.pid) {
+    if (s->ch.w.pid) {
         dmp_json_obj_begin(&j);
         DMP_JSON_KV(&j, "op", dmp_json_str, s->ch.op == DMP_AUTO_ACT_PROFILE ? "profile" : "patch");
         DMP_JSON_KV(&j, "domid", dmp_json_u64, s->ch.domid);
-        DMP_JSON_KV(&j, "pid", dmp_json_u64, (uint64_t)s->ch.pid);
-        DMP_JSON_KV(&j, "secs", dmp_json_u64, (dmpd_now_ms() - s->ch.start) / 1000);
+        DMP_JSON_KV(&j, "pid", dmp_json_u64, (uint64_t)s->ch.w.pid);
+        DMP_JSON_KV(&j, "secs", dmp_json_u64, (dmpd_now_ms() - s->ch.w.start) / 1000);
         dmp_json_obj_end(&j);
     } else {
         dmp_json_null(&j);
@@ -906,26 +757,18 @@ static void svc_fini(struct dmpd *d, void *state)
     if (!s)
         return;
     struct child *c = &s->ch;
-    if (c->pid && c->op == DMP_AUTO_ACT_PROFILE) {
+    if (c->w.pid && c->op == DMP_AUTO_ACT_PROFILE) {
         /* The profiler disables profiling on SIGTERM; a bounded wait, then SIGKILL. */
-        kill(c->pid, SIGTERM);
-        int status;
-        for (int i = 0; i < 50 && waitpid(c->pid, &status, WNOHANG) == 0; i++)
-            usleep(100000);
-        if (waitpid(c->pid, &status, WNOHANG) == 0) {
-            kill(c->pid, SIGKILL);
-            waitpid(c->pid, &status, 0);
-        }
-        c->pid = 0;
+        dmp_worker_stop(&c->w);
         struct rec *r = find(s, c->domid, c->uuid);
         if (r)
             dmp_auto_after_restart(&r->a, wall_ms());
         s->dirty = true;
-    } else if (c->pid) {
+    } else if (c->w.pid) {
         /* A patch is never interrupted: it may hold the guest paused. Its pid goes into the
          * state so that the next dmpd waits for it. */
         dmpd_log(d, SVC, "patch-running", "leaving the patch of %s (%u), pid %d, to finish",
-                 c->name, c->domid, (int)c->pid);
+                 c->name, c->domid, (int)c->w.pid);
     }
     if (s->enabled)
         save_state(s);

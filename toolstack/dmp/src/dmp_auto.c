@@ -67,7 +67,7 @@ static int verr(char *err, size_t errlen, const char *where, const char *fmt, ..
     if (n >= 0 && (size_t)n < errlen)
         vsnprintf(err + n, errlen - (size_t)n, fmt, ap);
     va_end(ap);
-    return -1;
+    return -EINVAL;
 }
 
 static int parse_count(const char *val, uint64_t lo, uint64_t hi, uint64_t *out)
@@ -267,8 +267,9 @@ int dmp_auto_config_parse(struct dmp_auto_config *c, const char *text, size_t le
                                 key, seen[i]);
                 seen[i] = lineno;
             }
-        if (set_key(c, &c->set, key, val, where, "[dmp]", err, errlen) < 0)
-            return -1;
+        int rc = set_key(c, &c->set, key, val, where, "[dmp]", err, errlen);
+        if (rc < 0)
+            return rc;
     }
     return 0;
 }
@@ -279,8 +280,9 @@ int dmp_auto_settings_override(struct dmp_auto_settings *set, const char *key, c
     struct dmp_auto_settings tmp = *set;
     char v[256];
     snprintf(v, sizeof(v), "%s", val);
-    if (set_key(NULL, &tmp, key, dmp_str_trim(v), source, "the override", err, errlen) < 0)
-        return -1;
+    int rc = set_key(NULL, &tmp, key, dmp_str_trim(v), source, "the override", err, errlen);
+    if (rc < 0)
+        return rc;
     *set = tmp;
     return 0;
 }
@@ -443,7 +445,7 @@ int dmp_auto_state_format(const struct dmp_auto_dom *d, size_t n, char **out, si
 {
     FILE *f = open_memstream(out, len);
     if (!f)
-        return -1;
+        return -ENOMEM;
     fprintf(f, STATE_HEADER "\n");
     for (size_t i = 0; i < n; i++) {
         const struct dmp_auto_dom *x = &d[i];
@@ -464,7 +466,7 @@ int dmp_auto_state_format(const struct dmp_auto_dom *d, size_t n, char **out, si
     if (fclose(f) != 0) {
         free(*out);
         *out = NULL;
-        return -1;
+        return -ENOMEM;
     }
     return 0;
 }
@@ -554,9 +556,8 @@ int dmp_auto_state_parse(const char *text, struct dmp_auto_dom *d, size_t max, s
         const char *next = p[l] ? p + l + 1 : p + l;
         if (first) {
             if (l != strlen(STATE_HEADER) || memcmp(p, STATE_HEADER, l) != 0) {
-                snprintf(err, errlen, "not a dmp auto state file (first line '%.*s')",
-                         (int)(l > 40 ? 40 : l), p);
-                return -1;
+                return dmp_errf(err, errlen, -EINVAL, "not a dmp auto state file (first line "
+                                "'%.*s')", (int)(l > 40 ? 40 : l), p);
             }
             first = false;
         } else if (l > 0) {
@@ -573,9 +574,7 @@ int dmp_auto_state_parse(const char *text, struct dmp_auto_dom *d, size_t max, s
         }
         p = next;
     }
-    if (first) {
-        snprintf(err, errlen, "empty dmp auto state file");
-        return -1;
-    }
+    if (first)
+        return dmp_errf(err, errlen, -EINVAL, "empty dmp auto state file");
     return 0;
 }

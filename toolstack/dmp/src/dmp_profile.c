@@ -1,35 +1,16 @@
 /* The trap profiler's control operation (XEN_DOMCTL_dmp_trap_profile, our hypervisor patch),
- * issued through libxencall because Debian's libxenctrl does not know it. */
+ * through the domctl helper because Debian's libxenctrl does not know it. */
 #include "dmp/profile.h"
-#include "dmpxen/xen_build.h"
 
 #include <errno.h>
-#include <stddef.h>
-#include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
-#include <xencall.h>
-#include <xenctrl.h>
 
-/* struct xen_domctl with our member in the union: the header fields must match Xen's. */
-struct dmp_domctl {
-    uint32_t cmd;
-    uint32_t interface_version;
-    uint16_t domain;
-    uint16_t pad[3];
-    union {
-        struct dmp_trap_profile_op prof;
-        uint8_t pad[128];
-    } u;
-};
-_Static_assert(sizeof(struct dmp_domctl) == sizeof(struct xen_domctl), "domctl size");
-_Static_assert(offsetof(struct dmp_domctl, u) == offsetof(struct xen_domctl, u), "domctl union");
-_Static_assert(sizeof(struct dmp_trap_profile_op) <= 128, "op fits the domctl union");
-_Static_assert(sizeof(struct dmp_trap_entry) == 24, "entry layout as Xen's");
+#include "dmpcommon/util.h"
+#include "dmpxen/domctl.h"
+#include "dmpxen/xen_build.h"
 
 struct dmp_profiler {
-    xencall_handle *xcall;
-    struct dmp_domctl *dc;          /* hypercall buffer */
+    struct dmp_domctl *dc;
     struct dmp_trap_entry *buf;     /* hypercall buffer for READ */
     size_t buf_nr;
 };
@@ -41,23 +22,12 @@ int dmp_profiler_open(struct dmp_profiler **out, char *err, size_t errlen)
     if (rc)
         return rc;
     struct dmp_profiler *pr = calloc(1, sizeof(*pr));
-    if (!pr) {
-        snprintf(err, errlen, "out of memory");
-        return -ENOMEM;
-    }
-    pr->xcall = xencall_open(NULL, 0);
-    if (!pr->xcall) {
-        int e = errno ? errno : EIO;
+    if (!pr)
+        return dmp_errf(err, errlen, -ENOMEM, "out of memory");
+    rc = dmp_domctl_open(&pr->dc, err, errlen);
+    if (rc) {
         free(pr);
-        snprintf(err, errlen, "cannot open libxencall: %s", strerror(e));
-        return -e;
-    }
-    pr->dc = xencall_alloc_buffer(pr->xcall, sizeof(*pr->dc));
-    if (!pr->dc) {
-        xencall_close(pr->xcall);
-        free(pr);
-        snprintf(err, errlen, "cannot allocate a hypercall buffer");
-        return -ENOMEM;
+        return rc;
     }
     *out = pr;
     return 0;
@@ -67,10 +37,8 @@ void dmp_profiler_close(struct dmp_profiler *pr)
 {
     if (!pr)
         return;
-    if (pr->buf)
-        xencall_free_buffer(pr->xcall, pr->buf);
-    xencall_free_buffer(pr->xcall, pr->dc);
-    xencall_close(pr->xcall);
+    dmp_domctl_free(pr->dc, pr->buf);
+    dmp_domctl_close(pr->dc);
     free(pr);
 }
 
@@ -80,11 +48,10 @@ struct dmp_trap_entry *dmp_profiler_buffer(struct dmp_profiler *pr, size_t nr)
         return pr->buf;
     if (nr > DMP_TRAP_PROFILE_MAX_SLOTS)
         return NULL;
-    struct dmp_trap_entry *b = xencall_alloc_buffer(pr->xcall, (nr ? nr : 1) * sizeof(*b));
+    struct dmp_trap_entry *b = dmp_domctl_alloc(pr->dc, (nr ? nr : 1) * sizeof(*b));
     if (!b)
         return NULL;
-    if (pr->buf)
-        xencall_free_buffer(pr->xcall, pr->buf);
+    dmp_domctl_free(pr->dc, pr->buf);
     pr->buf = b;
     pr->buf_nr = nr;
     return b;
@@ -92,17 +59,7 @@ struct dmp_trap_entry *dmp_profiler_buffer(struct dmp_profiler *pr, size_t nr)
 
 int dmp_profiler_raw(struct dmp_profiler *pr, uint32_t domid, struct dmp_trap_profile_op *op)
 {
-    if (domid > 0xffff)
-        return -EINVAL;     /* would be truncated into some other domain's id */
-    memset(pr->dc, 0, sizeof(*pr->dc));
-    pr->dc->cmd = DMP_DOMCTL_TRAP_PROFILE;
-    pr->dc->interface_version = XEN_DOMCTL_INTERFACE_VERSION;
-    pr->dc->domain = (uint16_t)domid;
-    pr->dc->u.prof = *op;
-    int rc = xencall1(pr->xcall, __HYPERVISOR_domctl, (uint64_t)(uintptr_t)pr->dc);
-    int e = rc < 0 ? (errno ? errno : EIO) : 0;
-    *op = pr->dc->u.prof;
-    return rc < 0 ? -e : 0;
+    return dmp_domctl(pr->dc, DMP_XEN_DOMCTL_TRAP_PROFILE, domid, op, sizeof(*op), NULL, 0);
 }
 
 static int simple_op(struct dmp_profiler *pr, uint32_t domid, uint32_t which, uint32_t slots)

@@ -26,6 +26,12 @@ bool dmp_trap_kind_is_pf(uint32_t kind)
     return kind >= DMP_TRAP_PT_WRITE && kind <= DMP_TRAP_PF_MMIO;
 }
 
+bool dmp_trap_kind_is_pt(uint32_t kind)
+{
+    return kind == DMP_TRAP_PT_WRITE || kind == DMP_TRAP_PF_FIXED || kind == DMP_TRAP_CR3_WRITE ||
+           kind == DMP_TRAP_INVLPG || kind == DMP_TRAP_INVPCID;
+}
+
 void dmp_profile_init(struct dmp_profile *p)
 {
     memset(p, 0, sizeof(*p));

@@ -1,31 +1,15 @@
-/* dom0 side of the hypervisor fast path: XEN_DOMCTL_dmp_fastpath through libxencall. */
+/* dom0 side of the hypervisor fast path: XEN_DOMCTL_dmp_fastpath through the domctl helper. */
 #include "dmp/fastpath.h"
-#include "dmpxen/xen_build.h"
 
 #include <errno.h>
 #include <inttypes.h>
-#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
-#include <xencall.h>
-#include <xenctrl.h>
 
 #include "dmpcommon/json.h"
-
-/* struct xen_domctl with our member in the union: the header fields must match Xen's. */
-struct fp_domctl {
-    uint32_t cmd;
-    uint32_t interface_version;
-    uint16_t domain;
-    uint16_t pad[3];
-    union {
-        struct dmp_fastpath_op_arg fp;
-        uint8_t pad[128];
-    } u;
-};
-_Static_assert(sizeof(struct fp_domctl) == sizeof(struct xen_domctl), "domctl size");
-_Static_assert(offsetof(struct fp_domctl, u) == offsetof(struct xen_domctl, u), "domctl union");
-_Static_assert(sizeof(struct dmp_fastpath_op_arg) == 88, "op layout as Xen's");
+#include "dmpcommon/util.h"
+#include "dmpxen/domctl.h"
+#include "dmpxen/xen_build.h"
 
 static const char *const reject_names[DMP_FP_REJ_NR] = {
     [DMP_FP_REJ_DISABLED] = "disabled", [DMP_FP_REJ_OP] = "op", [DMP_FP_REJ_ARG] = "arg",
@@ -50,48 +34,27 @@ int dmp_fastpath_ctl(uint32_t domid, enum dmp_fastpath_op op, struct dmp_fastpat
                      char *err, size_t errlen)
 {
     memset(st, 0, sizeof(*st));
-    if (domid > 0xffff) {
-        snprintf(err, errlen, "domain id %u out of range", domid);
-        return -EINVAL;
-    }
+    /* Before the build check, as always: a bad id is the caller's mistake on any Xen. */
+    if (domid > 0xffff)
+        return dmp_errf(err, errlen, -EINVAL, "domain id %u out of range", domid);
     int rc = dmp_xen_require_dmp_build("fast path", err, errlen);
+    struct dmp_domctl *dc = NULL;
+    if (rc == 0)
+        rc = dmp_domctl_open(&dc, err, errlen);
     if (rc)
         return rc;
-    xencall_handle *xcall = xencall_open(NULL, 0);
-    if (!xcall) {
-        int e = errno ? errno : EIO;
-        snprintf(err, errlen, "cannot open libxencall: %s", strerror(e));
-        return -e;
-    }
-    struct fp_domctl *dc = xencall_alloc_buffer(xcall, sizeof(*dc));
-    if (!dc) {
-        xencall_close(xcall);
-        snprintf(err, errlen, "cannot allocate a hypercall buffer");
-        return -ENOMEM;
-    }
-    memset(dc, 0, sizeof(*dc));
-    dc->cmd = DMP_DOMCTL_FASTPATH;
-    dc->interface_version = XEN_DOMCTL_INTERFACE_VERSION;
-    dc->domain = (uint16_t)domid;
-    dc->u.fp.op = (uint32_t)op;
-    rc = xencall1(xcall, __HYPERVISOR_domctl, (uint64_t)(uintptr_t)dc);
-    int e = rc < 0 ? (errno ? errno : EIO) : 0;
-    if (rc >= 0) {
-        st->enabled = dc->u.fp.enabled != 0;
-        st->stores = dc->u.fp.stores;
-        st->flushes = dc->u.fp.flushes;
-        memcpy(st->rejected, dc->u.fp.rejected, sizeof(st->rejected));
-    }
-    xencall_free_buffer(xcall, dc);
-    xencall_close(xcall);
-    if (rc < 0) {
-        if (e == EOPNOTSUPP)
-            snprintf(err, errlen, "domain %u: no fast path (it is PV or uses HAP)", domid);
-        else
-            snprintf(err, errlen, "domain %u: fast path op %d failed: %s", domid, (int)op,
-                     strerror(e));
-        return -e;
-    }
+    struct dmp_fastpath_op_arg a = { .op = (uint32_t)op };
+    rc = dmp_domctl(dc, DMP_XEN_DOMCTL_FASTPATH, domid, &a, sizeof(a), err, errlen);
+    dmp_domctl_close(dc);
+    if (rc == -EOPNOTSUPP)
+        return dmp_errf(err, errlen, rc, "domain %u: no fast path (it is PV or uses HAP)", domid);
+    if (rc)
+        return dmp_errf(err, errlen, rc, "domain %u: fast path op %d failed: %s", domid, (int)op,
+                        strerror(-rc));
+    st->enabled = a.enabled != 0;
+    st->stores = a.stores;
+    st->flushes = a.flushes;
+    memcpy(st->rejected, a.rejected, sizeof(st->rejected));
     return 0;
 }
 

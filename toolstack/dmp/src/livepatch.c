@@ -11,6 +11,7 @@
 #include "dmp/livepatch.h"
 #include "dmppatcher/stub.h"
 #include "dmpcommon/util.h"
+#include "dmpxen/abi.h"
 
 /* ---- stub area ---- */
 
@@ -188,6 +189,8 @@ const uint8_t *dmp_lp_passthrough_code(size_t *len)
  *  46  passthrough                                          (its endbr64 runs as a nop) */
 #define FP_LEN 46
 #define FP_INSN_OFF 33
+_Static_assert(DMP_XEN_HYPERCALL_DMP_OP == 0x36, "the imm32 of mov $54,%eax below");
+_Static_assert(DMP_XEN_OP_STORE == 1, "the cmp $1 (kind STORE) below");
 static const uint8_t fastpath_vmmcall[FP_LEN] = {
     0xf3, 0x0f, 0x1e, 0xfa,
     0x0f, 0xb6, 0xc1, 0x83, 0xf8, 0x01, 0x75, FP_LEN - 12,

@@ -1,11 +1,12 @@
 /* Automatic DMP, pure parts (dmp_auto.h): [dmp] configuration with errors, overrides, the
  * decision state machine (rate history -> action, failures -> back-off -> give up, restart
- * rules), the state file round trip, and reading the real JSON of `dmpctl dmp profile|patch`. */
+ * rules) and the state file round trip. Reading the operations' reports: test_report.c. */
 #include "dmp/auto.h"
 #include "dmpcommon/json.h"
 #include "dmp/profile.h"
 #include "dmpcommon/test.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -88,8 +89,8 @@ static void test_config(void)
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         int rc = parse(&c, bad[i].text, err, sizeof(err));
-        CHECK(rc == -1);
-        if (rc != -1 || strncmp(err, bad[i].msg, strlen(bad[i].msg)) != 0) {
+        CHECK(rc == -EINVAL);
+        if (rc != -EINVAL || strncmp(err, bad[i].msg, strlen(bad[i].msg)) != 0) {
             fprintf(stderr, "case %zu: got '%s', want prefix '%s'\n", i, err, bad[i].msg);
             CHECK(0);
         }
@@ -109,12 +110,12 @@ static void test_overrides(void)
     CHECK(dmp_auto_settings_override(&s, "threshold", " 42 ", "xenstore /x/threshold", err, sizeof(err)) == 0);
     CHECK_EQ_U64(s.threshold, 42);
     struct dmp_auto_settings before = s;
-    CHECK(dmp_auto_settings_override(&s, "threshold", "lots", "xenstore /x/threshold", err, sizeof(err)) == -1);
+    CHECK(dmp_auto_settings_override(&s, "threshold", "lots", "xenstore /x/threshold", err, sizeof(err)) == -EINVAL);
     CHECK(strstr(err, "xenstore /x/threshold: threshold 'lots' is not a number") == err);
     CHECK(memcmp(&s, &before, sizeof(s)) == 0);
-    CHECK(dmp_auto_settings_override(&s, "recheck", "5s", "xenstore /x/recheck", err, sizeof(err)) == -1);
+    CHECK(dmp_auto_settings_override(&s, "recheck", "5s", "xenstore /x/recheck", err, sizeof(err)) == -EINVAL);
     CHECK(strstr(err, "key 'recheck' cannot be overridden per domain") != NULL);
-    CHECK(dmp_auto_settings_override(&s, "colour", "red", "xenstore /x/colour", err, sizeof(err)) == -1);
+    CHECK(dmp_auto_settings_override(&s, "colour", "red", "xenstore /x/colour", err, sizeof(err)) == -EINVAL);
     CHECK(strstr(err, "cannot be overridden") != NULL);
 }
 
@@ -323,9 +324,9 @@ static void test_restart(void)
     CHECK(dmp_auto_due(&c.set, &e[3], d[3].next_ms) == DMP_AUTO_ACT_PROFILE);
     CHECK(e[4].phase == DMP_AUTO_IGNORED);
 
-    CHECK(dmp_auto_state_parse("balloon 1\n", e, 8, &n, &skipped, err, sizeof(err)) == -1);
+    CHECK(dmp_auto_state_parse("balloon 1\n", e, 8, &n, &skipped, err, sizeof(err)) == -EINVAL);
     CHECK(strstr(err, "not a dmp auto state file") != NULL);
-    CHECK(dmp_auto_state_parse("", e, 8, &n, &skipped, err, sizeof(err)) == -1);
+    CHECK(dmp_auto_state_parse("", e, 8, &n, &skipped, err, sizeof(err)) == -EINVAL);
     /* At most max entries; the rest counted as skipped. */
     CHECK(dmp_auto_state_parse(text, e, 2, &n, &skipped, err, sizeof(err)) == 0);
     CHECK_EQ_U64(n, 2);
@@ -334,133 +335,11 @@ static void test_restart(void)
     free(text);
 }
 
-/* The report exactly as `dmpctl dmp profile --json` prints it (pretty, with perfc_window). */
-static char *profile_report(double seconds)
-{
-    struct dmp_profile p;
-    dmp_profile_init(&p);
-    const struct dmp_trap_entry e[] = {
-        { 0xffffffff8108b629ull, 590, DMP_TRAP_INVLPG, 0 },
-        { 0xffffffff8107e5d0ull, 319, DMP_TRAP_PF_FIXED, 0 },
-        { 0x00000000004471f0ull, 300, DMP_TRAP_PF_FIXED, 0 },   /* user RIP */
-        { 0xffffffff8107e5d0ull, 250, DMP_TRAP_PF_GUEST, 0 },   /* not a page-table kind */
-        { 0xffffffff8108a84eull, 230, DMP_TRAP_CR3_WRITE, 0 },
-        { 0xffffffff8107e6efull, 214, DMP_TRAP_PT_WRITE, 0 },
-    };
-    uint64_t t[DMP_TRAP_KIND_NR] = { 0 };
-    t[DMP_TRAP_INVLPG] = 590;
-    t[DMP_TRAP_PF_FIXED] = 619 + 81;   /* 81 overflowed */
-    t[DMP_TRAP_PF_GUEST] = 250 + 1000;
-    t[DMP_TRAP_CR3_WRITE] = 230;
-    t[DMP_TRAP_PT_WRITE] = 214;
-    t[DMP_TRAP_PF_MMIO] = 7;
-    CHECK(dmp_profile_merge(&p, e, 6, t, 81) == 0);
-    dmp_profile_sort(&p);
-    p.domid = 3;
-    p.nr_vcpus = 1;
-    char *mem = NULL;
-    size_t len = 0;
-    FILE *f = open_memstream(&mem, &len);
-    struct dmp_json j;
-    dmp_json_init(&j, f, true);
-    dmp_json_obj_begin(&j);
-    DMP_JSON_KV(&j, "name", dmp_json_str, "a \"quoted\" name [x]");
-    DMP_JSON_KV(&j, "interrupted", dmp_json_bool, false);
-    dmp_profile_json(&j, &p, 0, seconds, NULL, NULL);
-    dmp_json_key(&j, "perfc_window");
-    dmp_json_obj_begin(&j);
-    DMP_JSON_KV(&j, "calls to shadow_fault", dmp_json_i64, 7564);
-    dmp_json_obj_end(&j);
-    dmp_json_obj_end(&j);
-    CHECK(dmp_json_finish(&j) == 0);
-    fputc('\n', f);
-    fclose(f);
-    dmp_profile_free(&p);
-    return mem;
-}
-
-static void test_json(void)
-{
-    char *r = profile_report(10.0);
-    double rate, secs;
-    uint64_t ev;
-    char err[256];
-    CHECK(dmp_auto_profile_rate(r, strlen(r), &rate, &ev, &secs, err, sizeof(err)) == 0);
-    /* pt_write 214 + pf_fixed 700 + cr3 230 + invlpg 590 (+ invpcid 0); not pf_guest/mmio. */
-    CHECK_EQ_U64(ev, 214 + 700 + 230 + 590);
-    CHECK(rate > 173.39 && rate < 173.41);
-    CHECK(secs == 10.0);
-
-    uint64_t rips[8];
-    int n = dmp_auto_profile_hot(r, strlen(r), rips, 8, err, sizeof(err));
-    /* Kernel RIPs of page-table kinds, hottest first, each once; no user RIP, no pf_guest-only. */
-    CHECK_EQ_U64(n, 4);
-    CHECK_EQ_U64(rips[0], 0xffffffff8108b629ull);
-    CHECK_EQ_U64(rips[1], 0xffffffff8107e5d0ull);
-    CHECK_EQ_U64(rips[2], 0xffffffff8108a84eull);
-    CHECK_EQ_U64(rips[3], 0xffffffff8107e6efull);
-    CHECK_EQ_U64(dmp_auto_profile_hot(r, strlen(r), rips, 2, err, sizeof(err)), 2);
-
-    /* Reader details on the same document. */
-    const char *v;
-    size_t vl;
-    CHECK(dmp_jr_find(r, strlen(r), "perfc_window.calls to shadow_fault", &v, &vl) == 0);
-    CHECK(vl == 4 && memcmp(v, "7564", 4) == 0);
-    char s[64];
-    CHECK(dmp_jr_str(r, strlen(r), "entries[0].kind", s, sizeof(s)) == 0);
-    CHECK_STREQ(s, "invlpg");
-    CHECK(dmp_jr_str(r, strlen(r), "name", s, sizeof(s)) == -1);   /* escapes: refused */
-    CHECK(dmp_jr_find(r, strlen(r), "entries[6]", &v, &vl) == -1);
-    CHECK(dmp_jr_find(r, strlen(r), "entries", &v, &vl) == 0 && v[0] == '[' && v[vl - 1] == ']');
-    CHECK(dmp_jr_find(r, strlen(r), "totals.nope", &v, &vl) == -1);
-    CHECK(dmp_jr_find(r, strlen(r), "name.x", &v, &vl) == -1);
-    bool b = true;
-    CHECK(dmp_jr_bool(r, strlen(r), "interrupted", &b) == 0 && !b);
-    uint64_t u;
-    CHECK(dmp_jr_u64(r, strlen(r), "domid", &u) == 0 && u == 3);
-    CHECK(dmp_jr_u64(r, strlen(r), "name", &u) == -1);   /* a string is not a number */
-    free(r);
-
-    /* Zero-length window and broken documents are refused with a reason. */
-    r = profile_report(0.0);
-    CHECK(dmp_auto_profile_rate(r, strlen(r), &rate, &ev, &secs, err, sizeof(err)) == -1);
-    CHECK(strstr(err, "seconds") != NULL);
-    free(r);
-    const char *trunc = "{\"seconds\": 5.0, \"totals\": {\"pt_write\": 3";
-    CHECK(dmp_auto_profile_rate(trunc, strlen(trunc), &rate, &ev, &secs, err, sizeof(err)) == -1);
-    CHECK(strstr(err, "not valid JSON") != NULL);
-    const char *nokind = "{\"seconds\": 5.0, \"totals\": {\"pt_write\": 3}}";
-    CHECK(dmp_auto_profile_rate(nokind, strlen(nokind), &rate, &ev, &secs, err, sizeof(err)) == -1);
-    CHECK(strstr(err, "totals.pf_fixed") != NULL);
-    /* Unterminated input does not make the reader run off the buffer. */
-    const char *cut = "{\"a\": [1, 2, {\"b\": \"x";
-    CHECK(dmp_jr_find(cut, strlen(cut), "a[2].b", &v, &vl) == -1);
-    CHECK(dmp_jr_find(cut, 5, "a", &v, &vl) == -1);
-
-    /* patch --json */
-    const char *p1 = "{\n  \"domain\": \"lp\",\n  \"domid\": 3,\n  \"mode\": \"passthrough\",\n"
-                     "  \"dry_run\": false,\n  \"already_patched\": false,\n  \"sites\": 171,\n"
-                     "  \"stub_base\": \"0xffffffff81a5c000\",\n  \"refusals\": {\"callee-not-pure\": 56},\n"
-                     "  \"applied\": 171\n}\n";
-    uint32_t sites;
-    bool already = true;
-    CHECK(dmp_auto_patch_result(p1, strlen(p1), &sites, &already, err, sizeof(err)) == 0);
-    CHECK_EQ_U64(sites, 171);
-    CHECK(!already);
-    const char *p2 = "{\"domain\": \"lp\", \"already_patched\": true, \"sites\": 171}";
-    CHECK(dmp_auto_patch_result(p2, strlen(p2), &sites, &already, err, sizeof(err)) == 0);
-    CHECK(already);
-    const char *p3 = "{\"domain\": \"lp\"}";
-    CHECK(dmp_auto_patch_result(p3, strlen(p3), &sites, &already, err, sizeof(err)) == -1);
-    CHECK(strstr(err, "sites") != NULL);
-}
-
 int main(void)
 {
     test_config();
     test_overrides();
     test_decisions();
     test_restart();
-    test_json();
     return DMP_TEST_SUMMARY("dmp_auto");
 }

@@ -152,13 +152,13 @@ int dmp_perfc_delta_json(const struct dmp_perfc_snapshot *a, const struct dmp_pe
                          struct dmp_json *j)
 {
     if (a->n != b->n)
-        return -1;
+        return -EINVAL;
     dmp_json_obj_begin(j);
     for (size_t i = 0; i < a->n; i++) {
         const struct dmp_perfc_counter *ca = &a->c[i], *cb = &b->c[i];
         if (strcmp(ca->name, cb->name) != 0 || ca->nr_vals != cb->nr_vals) {
             dmp_json_obj_end(j);
-            return -1;
+            return -EINVAL;
         }
         int64_t d = counter_delta(ca, cb);
         if (!d)

@@ -10,7 +10,7 @@ int dmp_xen_is_dmp_build(struct xc_interface_core *xchc, char *extra, size_t len
     xen_extraversion_t ev;
     memset(ev, 0, sizeof(ev));
     if (xc_version((xc_interface *)xchc, XENVER_extraversion, &ev) < 0)
-        return -1;
+        return -(errno ? errno : EIO);
     ev[sizeof(ev) - 1] = '\0';
     if (extra)
         snprintf(extra, len, "%s", ev);
@@ -28,11 +28,10 @@ int dmp_xen_require_dmp_build(const char *feature, char *err, size_t errlen)
     xen_extraversion_t extra;
     int v = xc_version(xch, XENVER_version, NULL);
     int isdmp = dmp_xen_is_dmp_build((struct xc_interface_core *)xch, extra, sizeof(extra));
-    int e = errno ? errno : EIO;
     xc_interface_close(xch);
     if (isdmp < 0) {
-        snprintf(err, errlen, "cannot read the hypervisor version: %s", strerror(e));
-        return -e;
+        snprintf(err, errlen, "cannot read the hypervisor version: %s", strerror(-isdmp));
+        return isdmp;
     }
     if (!isdmp) {
         snprintf(err, errlen,

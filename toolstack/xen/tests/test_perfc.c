@@ -1,6 +1,7 @@
 #include "dmpxen/perfc.h"
 #include "dmpcommon/test.h"
 
+#include <errno.h>
 #include <stdlib.h>
 
 int main(void)
@@ -41,7 +42,7 @@ int main(void)
     CHECK(dmp_perfc_from_raw(&c, 1, names, nr, v1, 2) == 0);
     f = open_memstream(&mem, &len);
     dmp_json_init(&j, f, false);
-    CHECK(dmp_perfc_delta_json(&a, &c, &j) == -1);
+    CHECK(dmp_perfc_delta_json(&a, &c, &j) == -EINVAL);
     fclose(f);
     free(mem);
     dmp_perfc_free(&a);

@@ -1,9 +1,9 @@
 /* Automatic DMP (dmpd service "dmp"): the pure part. Configuration ([dmp] section of dmpd's
  * configuration file, per-domain overrides), the per-domain decision state machine (profile
- * results -> patch or not, failures -> back-off), its persistent text form, and readers for
- * the JSON that `dmpctl dmp profile|patch --json` print. No Xen here: the service
- * (toolstack/dmpd/svc_dmp.c) runs the commands and feeds their results in; unit-tested in
- * toolstack/dmp/tests/test_dmp_auto.c.
+ * results -> patch or not, failures -> back-off), and its persistent text form. No Xen here:
+ * the service (toolstack/dmpd/svc_dmp.c) runs the operations in a worker process
+ * (dmp/worker.h), reads their reports back (dmp/report.h) and feeds the results in;
+ * unit-tested in toolstack/dmp/tests/test_dmp_auto.c.
  *
  *   [dmp]
  *   mode = patch            # off | observe | patch
@@ -17,7 +17,7 @@
  *   backoff = 60s           # after a failure; doubled per consecutive failure
  *   max-failures = 3        # then give up on that domain (until it is recreated)
  *   patch-timeout = 10m     # a patch child is killed after this (profile: window + 60s)
- *   dmpctl = /usr/bin/dmpctl
+ *   dmpctl = /usr/bin/dmpctl   # accepted for older files; no effect (dmpd runs the operations)
  *
  * Durations: a number with ms/s/m/h (bare = seconds). Errors name the file, the line and the
  * key: "dmpd.conf:4: threshold 'fast' is not a number in [dmp]". Other sections belong to
@@ -54,17 +54,19 @@ struct dmp_auto_config {
     uint32_t max_failures;
     char exclude[DMP_AUTO_EXCLUDE_MAX][DMP_AUTO_NAME_MAX];
     size_t n_exclude;
-    char dmpctl[DMP_AUTO_PATH_MAX];   /* "" = the dmpctl next to dmpd, else $PATH */
+    char dmpctl[DMP_AUTO_PATH_MAX];   /* accepted and kept; not used since dmpd runs the
+                                         operations itself (dmp/worker.h) */
 };
 
 void dmp_auto_config_init(struct dmp_auto_config *c);
 /* Parse the [dmp] section of a dmpd configuration text (need not be NUL-terminated), named
- * fname in messages. Returns 0 (c->present tells whether the section exists) or -1 with
+ * fname in messages. Returns 0 (c->present tells whether the section exists) or -EINVAL with
  * "fname:line: ..." in err. */
 int dmp_auto_config_parse(struct dmp_auto_config *c, const char *text, size_t len,
                           const char *fname, char *err, size_t errlen);
 /* Apply one per-domain override (key in mode, threshold, window, sustain, sites) to set,
- * validated like the file; source names its origin in messages. set is unchanged on error. */
+ * validated like the file; source names its origin in messages. set is unchanged on error
+ * (-EINVAL). */
 int dmp_auto_settings_override(struct dmp_auto_settings *set, const char *key, const char *val,
                                const char *source, char *err, size_t errlen);
 bool dmp_auto_config_excludes(const struct dmp_auto_config *c, const char *name);
@@ -135,35 +137,11 @@ void dmp_auto_after_restart(struct dmp_auto_dom *d, uint64_t now_ms);
 const char *dmp_auto_phase_name(enum dmp_auto_phase p);
 
 /* ---- persistent state: "dmp-auto-state 1" then one "dom k=v ..." line per domain ---- */
-/* Serialize n entries; *out malloc'd. Returns 0 or -1 (ENOMEM). */
+/* Serialize n entries; *out malloc'd. Returns 0 or -ENOMEM. */
 int dmp_auto_state_format(const struct dmp_auto_dom *d, size_t n, char **out, size_t *len);
 /* Parse into at most max entries. Malformed dom lines are skipped and counted in *skipped;
- * a wrong header fails (-1 with err). */
+ * a wrong header fails (-EINVAL with err). */
 int dmp_auto_state_parse(const char *text, struct dmp_auto_dom *d, size_t max, size_t *n,
                          size_t *skipped, char *err, size_t errlen);
-
-/* ---- reading the commands' JSON ---- */
-/* Page-table exits per second in a `dmpctl dmp profile --json` report: the kinds that
- * patching targets (pt_write, pf_fixed, cr3_write, invlpg, invpcid; not pf_guest, the
- * guest's own faults, nor pf_mmio) over "seconds". Returns 0, or -1 with err. */
-int dmp_auto_profile_rate(const char *json, size_t len, double *rate, uint64_t *events,
-                          double *seconds, char *err, size_t errlen);
-/* Kernel RIPs of the page-table kinds in the report's entries, hottest first, at most max.
- * Returns the count or -1 with err. */
-int dmp_auto_profile_hot(const char *json, size_t len, uint64_t *rips, size_t max, char *err,
-                         size_t errlen);
-/* Sites in a `dmpctl dmp patch --json` report ("sites") and whether it was already patched. */
-int dmp_auto_patch_result(const char *json, size_t len, uint32_t *sites, bool *already,
-                          char *err, size_t errlen);
-
-/* A minimal JSON reader: the value at path ("a.b", "entries[3].rip") in a document that
- * dmp_json_validate accepts. Returns 0 with [*v, *v + *vlen) the value's text (strings with
- * their quotes), -1 if absent or the document is malformed. */
-int dmp_jr_find(const char *json, size_t len, const char *path, const char **v, size_t *vlen);
-int dmp_jr_u64(const char *json, size_t len, const char *path, uint64_t *out);
-int dmp_jr_double(const char *json, size_t len, const char *path, double *out);
-int dmp_jr_bool(const char *json, size_t len, const char *path, bool *out);
-/* String value without escapes (a string with a backslash is refused: -1). */
-int dmp_jr_str(const char *json, size_t len, const char *path, char *out, size_t outlen);
 
 #endif

@@ -1,7 +1,7 @@
 /* The hypervisor fast path for patched page-table stores (our Xen patch 0007): dom0's switch
- * and counters (XEN_DOMCTL_dmp_fastpath, issued through libxencall with our own struct
- * definitions, since Debian's headers do not know it), and the guest-side ABI constants the
- * hv_update code generator needs.
+ * and counters (XEN_DOMCTL_dmp_fastpath, issued with the domctl helper of dmpxen/domctl.h since
+ * Debian's headers do not know it), and the guest-side ABI constants the hv_update code
+ * generator needs (numbers and layouts: dmpxen/abi.h; docs/INTERFACES.md).
  *
  * Guest ABI (public/arch-x86/dmp.h in the patch): hypercall 54 (__HYPERVISOR_arch_6),
  * rdi = op (DMP_HV_OP encoding: kind bits 0-7, size 8-15, site kind 16-23), rsi = entry's
@@ -17,32 +17,11 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "dmpxen/abi.h"   /* the domctl, its ops and rejection reasons, the hypercall */
+
 struct dmp_json;
 
-#define DMP_FASTPATH_HYPERCALL 54u      /* __HYPERVISOR_dmp_op */
-#define DMP_DOMCTL_FASTPATH 4001u       /* XEN_DOMCTL_dmp_fastpath */
-
-enum dmp_fastpath_op { DMP_FASTPATH_ENABLE = 1, DMP_FASTPATH_DISABLE = 2, DMP_FASTPATH_GET_STATS = 3 };
-
-/* Why a guest call was refused (XEN_DMP_FASTPATH_REJ_*). */
-enum dmp_fastpath_reject {
-    DMP_FP_REJ_DISABLED = 0,   /* -EPERM: fast path off for the domain */
-    DMP_FP_REJ_OP = 1,         /* -EOPNOTSUPP: kind not handled (CR3, INVLPG, unknown) */
-    DMP_FP_REJ_ARG = 2,        /* -EINVAL: size, alignment, reserved bits, value width */
-    DMP_FP_REJ_FAULT = 3,      /* -EFAULT: address not a supervisor-writable mapping */
-    DMP_FP_REJ_MEMTYPE = 4,    /* -EPERM: target not the domain's ordinary RAM */
-    DMP_FP_REJ_MISMATCH = 5,   /* -EAGAIN: entry did not hold old */
-    DMP_FP_REJ_NR = 8,         /* array size in the interface (6..7 unused) */
-};
-
-/* The op's argument in struct xen_domctl's union, laid out as in the hypervisor's header. */
-struct dmp_fastpath_op_arg {
-    uint32_t op;
-    uint32_t enabled;
-    uint64_t stores;
-    uint64_t rejected[DMP_FP_REJ_NR];
-    uint64_t flushes;          /* patch 0009 */
-};
+#define DMP_FASTPATH_HYPERCALL DMP_XEN_HYPERCALL_DMP_OP
 
 struct dmp_fastpath_stats {
     bool enabled;

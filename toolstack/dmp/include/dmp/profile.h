@@ -1,10 +1,12 @@
 /* The DMP trap profiler seen from dom0: per guest RIP counts of the page-table-related exits
  * of a shadow-paged HVM/PVH domain, kept by our hypervisor patch
- * (xen-patches/ 0002..0004, XEN_DOMCTL_dmp_trap_profile; see docs/PROFILER.md).
+ * (xen-patches/ 0003..0005, XEN_DOMCTL_dmp_trap_profile; see docs/PROFILER.md and
+ * docs/INTERFACES.md).
  *
- * Two layers: the control operation itself (dmp_profiler_*, through libxencall), and pure
- * functions that merge the per-vCPU tables Xen returns, rank them and print them
- * (dmp_profile_*; no Xen needed, unit-tested). */
+ * Three layers: the control operation itself (dmp_profiler_*, through the domctl helper);
+ * pure functions that merge the per-vCPU tables Xen returns, rank them and print them
+ * (dmp_profile_*; no Xen needed, unit-tested); and one profiling window on a domain, start to
+ * end (dmp_profile_run), whose JSON report is dmp/report.h's. */
 #ifndef DMP_PROFILE_H
 #define DMP_PROFILE_H
 
@@ -13,56 +15,24 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "dmp/outcome.h"
 #include "dmpcommon/json.h"
+#include "dmpxen/abi.h"
+#include "dmpxen/perfc.h"
 
-/* The domctl number and ABI of our patch (Debian's libxen-dev does not know them). */
-#define DMP_DOMCTL_TRAP_PROFILE 4000
-enum dmp_trap_profile_opcode {
-    DMP_TRAP_PROFILE_ENABLE = 1,
-    DMP_TRAP_PROFILE_DISABLE = 2,
-    DMP_TRAP_PROFILE_READ = 3,
-    DMP_TRAP_PROFILE_RESET = 4,
-};
-#define DMP_TRAP_PROFILE_MIN_SLOTS 64u
-#define DMP_TRAP_PROFILE_MAX_SLOTS 16384u
-#define DMP_TRAP_PROFILE_DEFAULT_SLOTS 4096u
+struct dmp_live;
 
-/* Kinds of exit, numbered as in the hypervisor. 0 is never an event. */
-enum dmp_trap_kind {
-    DMP_TRAP_PT_WRITE = 1,   /* #PF on the shadow emulation path: guest page-table write */
-    DMP_TRAP_PF_FIXED = 2,   /* #PF fixed by the shadow code, invisible to the guest */
-    DMP_TRAP_PF_GUEST = 3,   /* #PF reflected to the guest as its own fault */
-    DMP_TRAP_PF_MMIO = 4,    /* #PF handled as MMIO / skipped write to read-only memory */
-    DMP_TRAP_CR3_WRITE = 5,
-    DMP_TRAP_INVLPG = 6,
-    DMP_TRAP_INVPCID = 7,
-    DMP_TRAP_KIND_NR = 8,
-};
-
-/* One (rip, kind) counter, laid out exactly as Xen's struct xen_dmp_trap_entry. */
-struct dmp_trap_entry {
-    uint64_t rip;
-    uint64_t count;
-    uint32_t kind;
-    uint32_t vcpu;          /* after merging: DMP_TRAP_VCPU_MERGED when seen on several vCPUs */
-};
-#define DMP_TRAP_VCPU_MERGED UINT32_MAX
-
-/* The op's argument inside struct xen_domctl's union, as in the hypervisor's public header. */
-struct dmp_trap_profile_op {
-    uint32_t op;
-    uint32_t slots;
-    uint32_t vcpu;
-    uint32_t nr_entries;
-    uint64_t buffer;        /* guest handle: address of a hypercall-safe buffer, or 0 */
-    uint64_t overflow;
-    uint64_t totals[DMP_TRAP_KIND_NR];
-};
+/* The domctl, its opcodes, the kinds and the entry layout: dmpxen/abi.h (mirrors the patch's
+ * public header, with compile-time layout checks). */
 
 /* "pt_write", "pf_fixed", ... or NULL for a number that is not a kind. */
 const char *dmp_trap_kind_name(uint32_t kind);
 /* Kinds that are #PF intercepts (what Xen's "calls to shadow_fault" counts). */
 bool dmp_trap_kind_is_pf(uint32_t kind);
+/* The page-table kinds, what patching (and the fast path behind it) is meant to remove:
+ * pt_write, pf_fixed, cr3_write, invlpg, invpcid. Not pf_guest (the guest's own demand paging)
+ * nor pf_mmio (device access): neither goes away by patching the MMU sites. */
+bool dmp_trap_kind_is_pt(uint32_t kind);
 
 /* A whole-domain profile: per-vCPU tables merged by (rip, kind). */
 struct dmp_profile {
@@ -124,5 +94,54 @@ int dmp_profiler_read(struct dmp_profiler *pr, uint32_t domid, uint32_t nr_vcpus
 int dmp_profiler_raw(struct dmp_profiler *pr, uint32_t domid, struct dmp_trap_profile_op *op);
 /* A hypercall-safe buffer of nr entries owned by pr (reallocated on demand; NULL on ENOMEM). */
 struct dmp_trap_entry *dmp_profiler_buffer(struct dmp_profiler *pr, size_t nr);
+
+/* ---- one profiling window on a domain (`dmpctl dmp profile`, dmpd's automatic DMP) ---- */
+
+#define DMP_PROFILE_MAX_SECONDS 3600u
+
+struct dmp_profile_result;
+
+struct dmp_profile_opts {
+    const char *domain;          /* name or id */
+    unsigned seconds;            /* the window, 1..DMP_PROFILE_MAX_SECONDS */
+    uint32_t slots;              /* per-vCPU table size (DMP_TRAP_PROFILE_*_SLOTS) */
+    bool symbols;                /* name kernel RIPs from the guest's own kallsyms: the guest is
+                                    paused briefly after the window */
+    /* While profiling is on in the hypervisor, SIGINT and SIGTERM end the window early
+     * instead of the process (the handlers before are restored at the end), so that
+     * profiling is always turned off again. */
+    bool catch_signals;
+    /* Called about once a second during the window, and once after it (final). */
+    void (*progress)(void *ctx, const struct dmp_profile_result *r, double done, bool final);
+    void *progress_ctx;
+    dmp_note_fn note;            /* "no symbols, printing raw RIPs: ...", a failed disable */
+    void *note_ctx;
+};
+
+struct dmp_profile_result {
+    enum dmp_outcome outcome;
+    char name[128];
+    uint32_t domid;
+    unsigned window;             /* the window asked for, seconds */
+    double seconds;              /* the window measured */
+    bool interrupted;            /* a signal ended it early */
+    struct dmp_profile prof;     /* merged and sorted */
+    bool symbols_wanted, have_syms;
+    int64_t slide;               /* KASLR slide, with symbols */
+    char sym_err[512];           /* why there are none, when they were wanted */
+    bool have_perfc;             /* Xen's perf counters before and after the window */
+    struct dmp_perfc_snapshot perfc_before, perfc_after;
+    struct dmp_live *live;       /* the symbols' owner */
+};
+
+/* Check the domain (PV or HAP: -EOPNOTSUPP, DMP_NOTHING_TO_DO; unknown: DMP_BAD_INPUT),
+ * enable profiling, wait the window, read and merge every vCPU's table, disable, and look the
+ * guest's symbols up. Profiling is turned off on every path. Free r with
+ * dmp_profile_result_free (also after a failure). */
+int dmp_profile_run(const struct dmp_profile_opts *o, struct dmp_profile_result *r, char *err,
+                    size_t errlen);
+void dmp_profile_result_free(struct dmp_profile_result *r);
+/* The symbol column for dmp_profile_print/json over r's symbols; NULL without symbols. */
+dmp_profile_symbolizer dmp_profile_result_symbolizer(const struct dmp_profile_result *r);
 
 #endif

@@ -42,7 +42,7 @@ int64_t dmp_perfc_delta_at(const struct dmp_perfc_snapshot *a, const struct dmp_
 
 /* Write every non-zero delta as a JSON object: scalars as numbers; arrays as
  * {"total": N, "by_index": {"<idx>[:<name>]": N, ...}}, naming SVM exit reasons for "vmexits".
- * Snapshots must come from the same hypervisor (same counter layout), else -1. */
+ * Snapshots must come from the same hypervisor (same counter layout), else -EINVAL. */
 int dmp_perfc_delta_json(const struct dmp_perfc_snapshot *a, const struct dmp_perfc_snapshot *b,
                          struct dmp_json *j);
 

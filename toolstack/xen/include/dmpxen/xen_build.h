@@ -8,8 +8,8 @@
 
 struct xc_interface_core;
 
-/* Whether the running hypervisor is a DMP build (xen_extra contains "-dmp"): 1 or 0, -1 with
- * errno when the version cannot be read. Copies xen_extra into extra if not NULL. */
+/* Whether the running hypervisor is a DMP build (xen_extra contains "-dmp"): 1 or 0, -errno
+ * when the version cannot be read. Copies xen_extra into extra if not NULL. */
 int dmp_xen_is_dmp_build(struct xc_interface_core *xch, char *extra, size_t len);
 
 /* Open the control interface and require a DMP build: 0, or a negative errno with a message
