@@ -324,7 +324,7 @@ def main():
     if not args.no_unit:
         # After the lab boots in the queue: they are the long poles; these fill the gaps.
         jobs.append(Job("unit", 1, suite.step("unit", ["make", "unit"]), deps=["build"]))
-        jobs.append(Job("unit-sanitizers", 2, suite.step("unit-sanitizers", make + ["SAN=1", "unit"]), deps=["build"]))
+        jobs.append(Job("unit-sanitizers", 1, suite.step("unit-sanitizers", make + ["SAN=1", "unit"]), deps=["build"]))
         if os.access(os.path.join(TOP, "dmp-patcher/fuzz/run.sh"), os.X_OK):
             jobs.append(Job("fuzz-kimage", 1, suite.step("fuzz-kimage", ["dmp-patcher/fuzz/run.sh", "60"]), deps=["build"]))
     schedule(suite, jobs)
