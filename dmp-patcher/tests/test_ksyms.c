@@ -7,22 +7,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "dmppatcher/kimage.h"
 #include "dmppatcher/ksyms.h"
+#include "dmpcommon/clock.h"
 #include "dmpcommon/test.h"
 #include "ksyms_synth.h"
 #include "real_kernel.h"
 
 static char err[512];
-
-static double now(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
-}
 
 static struct synth_sym ssyms[SYNTH_NSYMS + 8];
 static char snames[SYNTH_NSYMS + 8][256];
@@ -312,9 +305,9 @@ static void test_real(void)
     if (!path)
         return;
     struct dmp_kimage *k = NULL;
-    double t0 = now();
+    double t0 = dmp_mono_s();
     int r = dmp_kimage_open_file(path, &k, err, sizeof(err));
-    double t1 = now();
+    double t1 = dmp_mono_s();
     CHECK_EQ_U64(r, 0);
     if (r) {
         fprintf(stderr, "  %s: %s\n", path, err);
@@ -323,7 +316,7 @@ static void test_real(void)
     }
     struct dmp_ksyms *s = NULL;
     r = dmp_ksyms_recover(k, &s, err, sizeof(err));
-    double t2 = now();
+    double t2 = dmp_mono_s();
     if (r)
         fprintf(stderr, "  recover: %s\n", err);
     CHECK_EQ_U64(r, 0);
@@ -416,7 +409,7 @@ static void test_real(void)
     /* Every direct call in (a sample of) text lands on a recovered symbol's start. */
     struct call_stats cst = { s, w[1] ? w[1]->addr : 0, 0, 0, 0 };
     size_t fns = 0;
-    double t3 = now();
+    double t3 = dmp_mono_s();
     for (size_t i = 0; i < n; i++) {
         const struct dmp_ksym *x = dmp_ksyms_get(s, i);
         if (!is_text_type(x->type) || x->addr < ts || x->addr >= te || x->size == 0 ||
@@ -426,7 +419,7 @@ static void test_real(void)
         decode_range(text, ts, x->addr, x->size, calls_cb, &cst);
     }
     printf("  sampled %zu functions in %.2f s: %zu call rel32, %zu (%.2f%%) to a symbol start, "
-           "%zu to native_set_pte\n", fns, now() - t3, cst.calls, cst.on_symbol_start,
+           "%zu to native_set_pte\n", fns, dmp_mono_s() - t3, cst.calls, cst.on_symbol_start,
            cst.calls ? 100.0 * (double)cst.on_symbol_start / (double)cst.calls : 0.0, cst.to_target);
     CHECK(cst.calls > 1000);
     CHECK(cst.on_symbol_start * 1000 >= cst.calls * 995);
