@@ -274,18 +274,12 @@ static void test_status_unpatch(void)
     CHECK(strstr(t, "fastpath_error") == NULL);
     free(t);
 
-    struct dmp_unpatch_result u;
-    memset(&u, 0, sizeof(u));
+    struct dmp_unpatch_result u = {
+        .mode = "passthrough", .journal_source = "file", .sites = 171, .restored = 170,
+        .rip_waits = 2, .paused_sites_secs = 0.05, .paused_stubs_secs = 0.002, .total_secs = 0.4,
+        .fastpath_rc = 1,
+    };
     dmp_patch_target_init(&u.dom, 7, "lp", "", NULL);
-    snprintf(u.mode, sizeof(u.mode), "passthrough");
-    snprintf(u.journal_source, sizeof(u.journal_source), "file");
-    u.sites = 171;
-    u.restored = 170;
-    u.rip_waits = 2;
-    u.paused_sites_secs = 0.05;
-    u.paused_stubs_secs = 0.002;
-    u.total_secs = 0.4;
-    u.fastpath_rc = 1;
     t = WRITE(dmp_report_unpatch_json, &u);
     CHECK_STREQ(t, "{\n  \"domain\": \"lp\",\n  \"sites\": 171,\n  \"restored\": 170,\n"
                    "  \"journal_source\": \"file\",\n  \"rip_waits\": 2,\n"
