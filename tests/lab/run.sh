@@ -15,7 +15,7 @@ usage: tests/lab/run.sh [--scenario NAME | --plan FILE] [--timeout SECS] [--mem 
   --plan FILE       several tests in one boot, one per line: NAME SCENARIO TIMEOUT [KEY=VALUE ...]
                     (each bounded by its TIMEOUT inside dom0, then cleaned up after)
   --timeout SECS    bound on the whole run, boot included (default: 900; with --plan: the
-                    sum of the tests' timeouts plus 120)
+                    sum of the tests' timeouts plus 300)
   --mem MB          memory of the emulated host (default: 2048; dom0 gets 768)
   --set KEY=VALUE   environment for the scenario (repeatable), e.g. --set WORKLOAD_SCALE=0.5
   --run-id ID       name of the result directory build/lab/runs/ID (default: time-scenario-pid);
@@ -74,7 +74,8 @@ if [ -n "$plan" ]; then
     done < "$plan"
     [ ${#names[@]} -gt 0 ] || die "plan $plan has no tests"
     if [ -z "$timeout" ]; then
-        timeout=120
+        # Room for the boot and the shutdown on a loaded host, beyond the tests' own limits.
+        timeout=300
         for l in "${limits[@]}"; do timeout=$((timeout + l)); done
     fi
 elif [ $interactive = 0 ]; then
