@@ -1,7 +1,9 @@
 # toolstack: the dom0 side. One folder per library, each with its own header namespace
 # (include/<library>/), plus the two commands:
-#   xen/        libdmpxen        thin Xen access: domains by name, perf counters, build identity
-#   cli/        libdmpcli        command conventions (exit codes, errors) and dmpd's control protocol
+#   xen/        libdmpxen        thin Xen access: domains by name, perf counters, build identity,
+#                                our patches' ABI (abi.h) and the domctl helper
+#   cli/        libdmpcli        command conventions (exit codes, errors, option parsing) and
+#                                dmpd's control protocol
 #   introspect/ libdmpintrospect live guest access: vCPUs, page-table walks, kernel and KASLR
 #   dmp/        libdmp           DMP: live patching, fast path and log mode, trap profiler, auto policy
 #   mem/        libdmpmem        memory balancing against Xen: balloon targets, access sampling

@@ -102,6 +102,18 @@ int dmp_x86_layout(const uint8_t *b, size_t len, struct dmp_x86_layout *o)
     return 0;
 }
 
+int dmp_x86_gpr_num(unsigned cs_reg)
+{
+    static const unsigned by_num[16] = {
+        X86_REG_RAX, X86_REG_RCX, X86_REG_RDX, X86_REG_RBX, X86_REG_RSP, X86_REG_RBP,
+        X86_REG_RSI, X86_REG_RDI, X86_REG_R8, X86_REG_R9, X86_REG_R10, X86_REG_R11,
+        X86_REG_R12, X86_REG_R13, X86_REG_R14, X86_REG_R15};
+    for (int i = 0; i < 16; i++)
+        if (by_num[i] == cs_reg)
+            return i;
+    return -1;
+}
+
 bool dmp_insn_is_nop5(const struct dmp_insn *in)
 {
     static const uint8_t nop5[5] = {0x0f, 0x1f, 0x44, 0x00, 0x00};

@@ -256,14 +256,8 @@ static uint64_t reg(uc_engine *uc, int id)
 
 static int uc_reg_of(unsigned cs_reg)
 {
-    static const unsigned map[16] = {
-        X86_REG_RAX, X86_REG_RCX, X86_REG_RDX, X86_REG_RBX, X86_REG_RSP, X86_REG_RBP,
-        X86_REG_RSI, X86_REG_RDI, X86_REG_R8, X86_REG_R9, X86_REG_R10, X86_REG_R11,
-        X86_REG_R12, X86_REG_R13, X86_REG_R14, X86_REG_R15};
-    for (int i = 0; i < 16; i++)
-        if (map[i] == cs_reg)
-            return gpr_ids[i];
-    return -1;
+    int i = dmp_x86_gpr_num(cs_reg);
+    return i < 0 ? -1 : gpr_ids[i];
 }
 
 static bool eff_addr(struct dmp_equiv *h, const struct dmp_insn *in, uint64_t *ea)

@@ -4,16 +4,9 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "dmppatcher/journal.h"
-
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
+#include "dmpcommon/clock.h"
 
 bool dmp_site_wants_plan(const struct dmp_site *s)
 {
@@ -26,12 +19,12 @@ int dmp_analysis_run(const struct dmp_codeview *cv, const struct dmp_planner_opt
                      bool verify, const struct dmp_equiv_opts *eo, struct dmp_analysis *a)
 {
     memset(a, 0, sizeof(*a));
-    double t0 = now();
+    double t0 = dmp_mono_s();
     int rc = dmp_classify_all(cv, &a->sites);
     if (rc)
         return rc;
-    a->secs_classify = now() - t0;
-    t0 = now();
+    a->secs_classify = dmp_mono_s() - t0;
+    t0 = dmp_mono_s();
     struct dmp_planner *p;
     if ((rc = dmp_planner_new(cv, po, &p)) != 0)
         return rc;
@@ -64,10 +57,10 @@ int dmp_analysis_run(const struct dmp_codeview *cv, const struct dmp_planner_opt
             a->planned++;
         }
     }
-    a->secs_plan = now() - t0;
+    a->secs_plan = dmp_mono_s() - t0;
     const uint8_t *area = dmp_planner_stub_area(p, &a->stub_base, &a->stub_used);
     if (!rc && verify) {
-        t0 = now();
+        t0 = dmp_mono_s();
         struct dmp_equiv *h;
         a->equiv = calloc(a->nplans ? a->nplans : 1, sizeof(*a->equiv));
         rc = a->equiv ? dmp_equiv_new(cv, area, a->stub_base, a->stub_used,
@@ -86,7 +79,7 @@ int dmp_analysis_run(const struct dmp_codeview *cv, const struct dmp_planner_opt
             dmp_equiv_free(h);
             a->verified = true;
         }
-        a->secs_verify = now() - t0;
+        a->secs_verify = dmp_mono_s() - t0;
     }
     dmp_planner_free(p);
     return rc;

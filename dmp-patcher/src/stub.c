@@ -60,19 +60,6 @@ void dmp_cb_jcc32(struct dmp_code_buf *cb, unsigned cc, uint64_t target)
     cb_u32(cb, rel32_to(cb, end, target));
 }
 
-/* Capstone 64-bit GPR -> hardware number 0..15, or -1. */
-static int gpr64(unsigned r)
-{
-    static const unsigned map[16] = {
-        X86_REG_RAX, X86_REG_RCX, X86_REG_RDX, X86_REG_RBX, X86_REG_RSP, X86_REG_RBP,
-        X86_REG_RSI, X86_REG_RDI, X86_REG_R8, X86_REG_R9, X86_REG_R10, X86_REG_R11,
-        X86_REG_R12, X86_REG_R13, X86_REG_R14, X86_REG_R15};
-    for (int i = 0; i < 16; i++)
-        if (map[i] == r)
-            return i;
-    return -1;
-}
-
 /* mov %reg64, disp8(%rsp) */
 static void emit_store_rsp(struct dmp_code_buf *cb, int reg, int8_t disp)
 {
@@ -113,8 +100,8 @@ static int emit_lea_rdi(struct dmp_code_buf *cb, const struct dmp_insn *I, char 
         cb_u32(cb, rel32_to(cb, end, I->rip_addr));
         return 0;
     }
-    int base = m->base ? gpr64(m->base) : -1;
-    int index = m->index ? gpr64(m->index) : -1;
+    int base = m->base ? dmp_x86_gpr_num(m->base) : -1;
+    int index = m->index ? dmp_x86_gpr_num(m->index) : -1;
     if ((m->base && base < 0) || (m->index && index < 0) || index == 4) {
         snprintf(why, wl, "memory operand with non-64-bit address registers");
         return -1;
@@ -202,7 +189,7 @@ int dmp_stub_emit_trap_block(struct dmp_code_buf *cb, const struct dmp_insn *I,
     }
     const int RDI = 7;
     if (kind == DMP_HV_CR3) {
-        int r = I->nregs >= 2 ? gpr64(I->regs[1]) : -1;
+        int r = I->nregs >= 2 ? dmp_x86_gpr_num(I->regs[1]) : -1;
         if (r < 0 || r == 4) {
             snprintf(why, wl, "unsupported CR3 source operand");
             return -1;
@@ -230,7 +217,7 @@ int dmp_stub_emit_trap_block(struct dmp_code_buf *cb, const struct dmp_insn *I,
         }
         emit_rsp_adjust(cb, -DMP_STUB_FRAME);
         if (kind == DMP_HV_INVPCID) {
-            int r = I->nregs >= 1 ? gpr64(I->regs[0]) : -1;
+            int r = I->nregs >= 1 ? dmp_x86_gpr_num(I->regs[0]) : -1;
             if (r < 0) {
                 snprintf(why, wl, "unsupported invpcid type operand");
                 return -1;

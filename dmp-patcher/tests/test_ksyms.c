@@ -3,29 +3,36 @@
  * with Capstone. */
 #include <capstone/capstone.h>
 #include <errno.h>
-#include <glob.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "dmppatcher/kimage.h"
 #include "dmppatcher/ksyms.h"
+#include "dmpcommon/clock.h"
 #include "dmpcommon/test.h"
 #include "ksyms_synth.h"
 #include "real_kernel.h"
 
 static char err[512];
 
-static double now(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
-}
-
 static struct synth_sym ssyms[SYNTH_NSYMS + 8];
 static char snames[SYNTH_NSYMS + 8][256];
+
+/* The hand-made kernel of ksyms_synth.h (its symbols in ssyms/snames, exact answers known). */
+struct synth {
+    uint8_t *elf;               /* the ELF file, malloc'd */
+    size_t len, nsyms;
+    struct synth_layout lay;    /* where its kallsyms tables are */
+};
+
+/* false after a failed check */
+static bool make_synth(struct synth *sk)
+{
+    sk->elf = synth_kernel(ssyms, snames, &sk->nsyms, &sk->len, &sk->lay);
+    CHECK(sk->elf != NULL);
+    return sk->elf != NULL;
+}
 
 static void test_slide(struct dmp_ksyms *s, const char *name)
 {
@@ -55,14 +62,11 @@ static void test_slide(struct dmp_ksyms *s, const char *name)
 
 static void test_synth(void)
 {
-    size_t n, len;
-    struct synth_layout lay;
-    uint8_t *elf = synth_kernel(ssyms, snames, &n, &len, &lay);
-    CHECK(elf != NULL);
-    if (!elf)
+    struct synth sk;
+    if (!make_synth(&sk))
         return;
     struct dmp_kimage *k = NULL;
-    CHECK_EQ_U64(dmp_kimage_open_mem(elf, len, &k, err, sizeof(err)), 0);
+    CHECK_EQ_U64(dmp_kimage_open_mem(sk.elf, sk.len, &k, err, sizeof(err)), 0);
     struct dmp_ksyms *s = NULL;
     int r = dmp_ksyms_recover(k, &s, err, sizeof(err));
     if (r)
@@ -70,16 +74,16 @@ static void test_synth(void)
     CHECK_EQ_U64(r, 0);
     if (s) {
         CHECK(dmp_ksyms_from_tables(s));
-        CHECK_EQ_U64(dmp_ksyms_count(s), n);
+        CHECK_EQ_U64(dmp_ksyms_count(s), sk.nsyms);
         size_t exact = 0;
-        for (size_t i = 0; i < n; i++) {
+        for (size_t i = 0; i < sk.nsyms; i++) {
             const struct dmp_ksym *x = dmp_ksyms_by_name(s, ssyms[i].name);
             if (x && x->addr == ssyms[i].addr && x->type == ssyms[i].type)
                 exact++;
             else
                 fprintf(stderr, "  synth symbol %s wrong\n", ssyms[i].name);
         }
-        CHECK_EQ_U64(exact, n);
+        CHECK_EQ_U64(exact, sk.nsyms);
         CHECK_EQ_U64(strlen(snames[7]), 200);   /* the 2-byte-length entry */
         const struct dmp_ksym *x = dmp_ksyms_by_name(s, "fn5");
         CHECK(x && x->size == 16 && x->type == 'T' - ('T' - 't') * (5 % 3 != 0));
@@ -123,16 +127,16 @@ static void test_synth(void)
         { "relative base", 2, "no address table" },
     };
     for (size_t d = 0; d < 3; d++) {
-        uint8_t *bad = malloc(len);
-        memcpy(bad, elf, len);
+        uint8_t *bad = malloc(sk.len);
+        memcpy(bad, sk.elf, sk.len);
         if (dmg[d].which == 0)
-            synth_put16(bad + lay.token_index + 2 * 100, 1);   /* index goes backwards */
+            synth_put16(bad + sk.lay.token_index + 2 * 100, 1);   /* index goes backwards */
         else if (dmg[d].which == 1)
-            synth_put32(bad + lay.markers + 4, 12345);
+            synth_put32(bad + sk.lay.markers + 4, 12345);
         else
-            synth_put64(bad + lay.relative_base, 0x1234);   /* _stext lands outside the image */
+            synth_put64(bad + sk.lay.relative_base, 0x1234);   /* _stext lands outside the image */
         k = NULL;
-        CHECK_EQ_U64(dmp_kimage_open_mem(bad, len, &k, err, sizeof(err)), 0);
+        CHECK_EQ_U64(dmp_kimage_open_mem(bad, sk.len, &k, err, sizeof(err)), 0);
         s = (struct dmp_ksyms *)1;
         r = dmp_ksyms_recover(k, &s, err, sizeof(err));
         CHECK(r == -ENOENT && s == NULL);
@@ -142,7 +146,7 @@ static void test_synth(void)
         dmp_kimage_close(k);
         free(bad);
     }
-    free(elf);
+    free(sk.elf);
 }
 
 /* ---- a live-style backend: the synthetic kernel as a KASLR-slid guest would show it ---- */
@@ -170,21 +174,18 @@ static void slid_close(void *ctx)
 
 static void test_live_backend(void)
 {
-    size_t n, len;
-    struct synth_layout lay;
-    uint8_t *elf = synth_kernel(ssyms, snames, &n, &len, &lay);
-    CHECK(elf != NULL);
-    if (!elf)
+    struct synth sk;
+    if (!make_synth(&sk))
         return;
     const int64_t slide = 0x2a00000;
     /* What the boot-time relocation does to kallsyms_relative_base under KASLR. */
-    synth_put64(elf + lay.relative_base, SYNTH_TEXT_VA + (uint64_t)slide);
+    synth_put64(sk.elf + sk.lay.relative_base, SYNTH_TEXT_VA + (uint64_t)slide);
     static struct slid_ctx c;
     memset(&c, 0, sizeof(c));
     c.slide = slide;
     c.hole = SYNTH_RODATA_VA + (uint64_t)slide;   /* the unrelated first rodata page */
-    CHECK_EQ_U64(dmp_kimage_open_mem(elf, len, &c.file, err, sizeof(err)), 0);
-    free(elf);
+    CHECK_EQ_U64(dmp_kimage_open_mem(sk.elf, sk.len, &c.file, err, sizeof(err)), 0);
+    free(sk.elf);
     if (!c.file)
         return;
     static const struct dmp_kbackend_ops ops = { "test-live", slid_read, NULL, NULL, slid_close };
@@ -210,7 +211,7 @@ static void test_live_backend(void)
     CHECK_EQ_U64(r, 0);
     CHECK(c.reads > 2);   /* the hole forced page-by-page reads */
     if (s) {
-        CHECK_EQ_U64(dmp_ksyms_count(s), n);
+        CHECK_EQ_U64(dmp_ksyms_count(s), sk.nsyms);
         const struct dmp_ksym *x = dmp_ksyms_by_name(s, "fn42");
         CHECK(x && x->addr == SYNTH_TEXT_VA + 42 * 16 + (uint64_t)slide);
         x = dmp_ksyms_by_name(s, "cpu_tss_rw");   /* absolute per-CPU: not relocated */
@@ -307,29 +308,21 @@ static int is_text_type(char t)
 
 static void test_real(void)
 {
-    glob_t g;
-    const char *path = real_kernel_image(&g);
-    if (!path)
+    struct real_kernel rk;
+    double t0 = dmp_mono_s();
+    struct dmp_kimage *k = real_kernel_open(&rk);
+    double t1 = dmp_mono_s();
+    if (!k)
         return;
-    struct dmp_kimage *k = NULL;
-    double t0 = now();
-    int r = dmp_kimage_open_file(path, &k, err, sizeof(err));
-    double t1 = now();
-    CHECK_EQ_U64(r, 0);
-    if (r) {
-        fprintf(stderr, "  %s: %s\n", path, err);
-        globfree(&g);
-        return;
-    }
+    const char *path = rk.path;
     struct dmp_ksyms *s = NULL;
-    r = dmp_ksyms_recover(k, &s, err, sizeof(err));
-    double t2 = now();
+    int r = dmp_ksyms_recover(k, &s, err, sizeof(err));
+    double t2 = dmp_mono_s();
     if (r)
         fprintf(stderr, "  recover: %s\n", err);
     CHECK_EQ_U64(r, 0);
     if (!s) {
-        dmp_kimage_close(k);
-        globfree(&g);
+        real_kernel_close(&rk);
         return;
     }
     size_t n = dmp_ksyms_count(s);
@@ -416,7 +409,7 @@ static void test_real(void)
     /* Every direct call in (a sample of) text lands on a recovered symbol's start. */
     struct call_stats cst = { s, w[1] ? w[1]->addr : 0, 0, 0, 0 };
     size_t fns = 0;
-    double t3 = now();
+    double t3 = dmp_mono_s();
     for (size_t i = 0; i < n; i++) {
         const struct dmp_ksym *x = dmp_ksyms_get(s, i);
         if (!is_text_type(x->type) || x->addr < ts || x->addr >= te || x->size == 0 ||
@@ -426,7 +419,7 @@ static void test_real(void)
         decode_range(text, ts, x->addr, x->size, calls_cb, &cst);
     }
     printf("  sampled %zu functions in %.2f s: %zu call rel32, %zu (%.2f%%) to a symbol start, "
-           "%zu to native_set_pte\n", fns, now() - t3, cst.calls, cst.on_symbol_start,
+           "%zu to native_set_pte\n", fns, dmp_mono_s() - t3, cst.calls, cst.on_symbol_start,
            cst.calls ? 100.0 * (double)cst.on_symbol_start / (double)cst.calls : 0.0, cst.to_target);
     CHECK(cst.calls > 1000);
     CHECK(cst.on_symbol_start * 1000 >= cst.calls * 995);
@@ -461,8 +454,7 @@ static void test_real(void)
 
     test_slide(s, "native_set_pte");
     dmp_ksyms_free(s);
-    dmp_kimage_close(k);
-    globfree(&g);
+    real_kernel_close(&rk);
 }
 
 int main(void)

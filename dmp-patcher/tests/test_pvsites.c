@@ -2,7 +2,6 @@
  * writer, ELF sections appended to a ksyms_synth.h ELF) with chosen layouts, every refusal
  * path, and the real Debian kernel when it is installed. */
 #include <errno.h>
-#include <glob.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -639,18 +638,14 @@ static void test_sections(void)
 
 static void test_real_kernel(void)
 {
-    glob_t g;
-    const char *path = real_kernel_image(&g);
-    if (!path)
+    struct real_kernel rk;
+    struct dmp_kimage *k = real_kernel_open(&rk);
+    if (!k)
         return;
-    struct dmp_kimage *k = NULL;
-    int r = dmp_kimage_open_file(path, &k, err, sizeof(err));
-    if (r)
-        fprintf(stderr, "  %s: %s\n", path, err);
-    CHECK_EQ_U64(r, 0);
+    const char *path = rk.path;
     struct dmp_pv_layout l;
-    r = k ? dmp_pv_lazy_sites(k, &l, err, sizeof(err)) : -1;
-    if (k && r)
+    int r = dmp_pv_lazy_sites(k, &l, err, sizeof(err));
+    if (r)
         fprintf(stderr, "  %s: %s\n", path, err);
     CHECK_EQ_U64(r, 0);
     if (r == 0) {
@@ -684,19 +679,16 @@ static void test_real_kernel(void)
         printf("  pv_ops at 0x%llx (from the call sites)\n", (unsigned long long)base);
         dmp_pv_layout_free(&l);
     }
-    if (k) {
-        struct dmp_percpu_var v = {0, 0};
-        CHECK_EQ_U64(dmp_btf_percpu_var(k, "mc_buffer", &v, err, sizeof(err)), 0);
-        CHECK(v.size >= 2064);
-        printf("  mc_buffer: offset %llu, %llu bytes\n", (unsigned long long)v.offset,
-               (unsigned long long)v.size);
-        CHECK_EQ_U64(dmp_btf_percpu_var(k, "this_cpu_off", &v, err, sizeof(err)), 0);
-        CHECK_EQ_U64(v.size, 8);
-        CHECK_EQ_U64(dmp_btf_percpu_var(k, "__preempt_count", &v, err, sizeof(err)), 0);
-        CHECK_EQ_U64(v.size, 4);
-        dmp_kimage_close(k);
-    }
-    globfree(&g);
+    struct dmp_percpu_var v = {0, 0};
+    CHECK_EQ_U64(dmp_btf_percpu_var(k, "mc_buffer", &v, err, sizeof(err)), 0);
+    CHECK(v.size >= 2064);
+    printf("  mc_buffer: offset %llu, %llu bytes\n", (unsigned long long)v.offset,
+           (unsigned long long)v.size);
+    CHECK_EQ_U64(dmp_btf_percpu_var(k, "this_cpu_off", &v, err, sizeof(err)), 0);
+    CHECK_EQ_U64(v.size, 8);
+    CHECK_EQ_U64(dmp_btf_percpu_var(k, "__preempt_count", &v, err, sizeof(err)), 0);
+    CHECK_EQ_U64(v.size, 4);
+    real_kernel_close(&rk);
 }
 
 int main(void)

@@ -16,7 +16,7 @@ usage: tests/lab/run.sh [--scenario NAME | --plan FILE] [--platform svm|vmx] [--
   --plan FILE       several tests in one boot, one per line: NAME SCENARIO TIMEOUT [KEY=VALUE ...]
                     (each bounded by its TIMEOUT inside dom0, then cleaned up after)
   --timeout SECS    bound on the whole run, boot included (default: 900; with --plan: the
-                    sum of the tests' timeouts plus 120)
+                    sum of the tests' timeouts plus 300 on svm, 900 on vmx)
   --platform P      svm: AMD SVM + NPT under QEMU TCG (default); vmx: Intel VT-x + EPT under
                     Bochs (corei7_skylake_x), booted from an ISO (also LAB_PLATFORM=...)
   --mem MB          memory of the emulated host (default: 2048; dom0 gets 768)
@@ -79,7 +79,10 @@ if [ -n "$plan" ]; then
     done < "$plan"
     [ ${#names[@]} -gt 0 ] || die "plan $plan has no tests"
     if [ -z "$timeout" ]; then
-        timeout=120
+        # Room for the boot and the shutdown on a loaded host, beyond the tests' own limits
+        # (Bochs takes about five minutes to reach dom0 on this machine kind).
+        timeout=300
+        [ $platform = svm ] || timeout=900
         for l in "${limits[@]}"; do timeout=$((timeout + l)); done
     fi
 elif [ $interactive = 0 ]; then

@@ -8,7 +8,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <xenstore.h>
 
 #include "cmd_dmp.h"
@@ -16,17 +15,11 @@
 #include "dmpcli/cli.h"
 #include "dmppatcher/codeview.h"
 #include "dmpxen/domain.h"
+#include "dmpcommon/clock.h"
 #include "dmpcommon/json.h"
 #include "dmpintrospect/live.h"
 
 #define CMD "dmp analyze"
-
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 static void usage(FILE *f)
 {
@@ -258,9 +251,9 @@ static int classify(struct dmp_live *l, struct report *r)
     if (rc)
         return dmp_cli_error(DMP_EXIT_FAIL, CMD, "domain %s: no kernel text to classify: %s",
                              r->name, strerror(-rc));
-    double t0 = now();
+    double t0 = dmp_mono_s();
     rc = dmp_classify_all(&cv, &r->sites);
-    r->t_classify = now() - t0;
+    r->t_classify = dmp_mono_s() - t0;
     dmp_cv_release(&cv);
     if (rc)
         return dmp_cli_error(DMP_EXIT_FAIL, CMD, "domain %s: classification failed: %s", r->name,
@@ -301,7 +294,7 @@ int dmp_cmd_analyze(int argc, char **argv)
         usage(stderr);
         return dmp_cli_error(DMP_EXIT_USAGE, CMD, "missing domain name or id");
     }
-    double t_start = now();
+    double t_start = dmp_mono_s();
     struct xs_handle *xs = xs_open(XS_OPEN_READONLY);
     if (!xs)
         return dmp_cli_error(DMP_EXIT_FAIL, CMD, "cannot reach xenstore: %s", strerror(errno));
@@ -322,24 +315,24 @@ int dmp_cmd_analyze(int argc, char **argv)
     xs_close(xs);
 
     struct dmp_live *l;
-    double t0 = now();
+    double t0 = dmp_mono_s();
     int rc = dmp_live_open(r.domid, DMP_LIVE_PAUSE, &l, err, sizeof(err));
     if (rc)
         return dmp_cli_error(DMP_EXIT_FAIL, CMD, "%s", err);
-    r.t_open = now() - t0;
+    r.t_open = dmp_mono_s() - t0;
     if (!r.type[0])
         snprintf(r.type, sizeof(r.type), "%s", dmp_live_is_hvm(l) ? "hvm" : "pv");
     r.paging = !dmp_live_is_hvm(l) ? "pv" : dmp_live_is_hap(l) ? "hap" : "shadow";
     int code = analyze_paused(l, &r);
     /* Let the guest run again before the slow part: classification works on the text copy. */
     int urc = dmp_live_unpause(l);
-    r.t_paused = now() - t0;
+    r.t_paused = dmp_mono_s() - t0;
     if (urc && code == DMP_EXIT_OK)
         code = dmp_cli_error(DMP_EXIT_FAIL, CMD, "cannot unpause domain %s: %s", r.name,
                              strerror(-urc));
     if (code == DMP_EXIT_OK && sites)
         code = classify(l, &r);
-    r.t_total = now() - t_start;
+    r.t_total = dmp_mono_s() - t_start;
     dmp_live_get_stats(l, &r.st);
     if (code == DMP_EXIT_OK) {
         if (json) {

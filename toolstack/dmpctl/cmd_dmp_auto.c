@@ -42,9 +42,7 @@ int dmp_cmd_auto(int argc, char **argv)
         else
             return dmp_cli_error(DMP_EXIT_USAGE, cmd, "unexpected argument '%s'", argv[i]);
     }
-    const char *sock = getenv("DMPD_SOCKET");
-    if (!sock || !*sock)
-        sock = DMPD_DEFAULT_SOCKET;
+    const char *sock = dmpd_socket_path();
     char err[256], *body = NULL;
     int code = dmpd_call(sock, json ? "dmp status --json\n" : "dmp status\n", &body,
                          AUTO_TIMEOUT_MS, err, sizeof(err));

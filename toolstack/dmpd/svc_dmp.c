@@ -22,7 +22,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 #include <xenctrl.h>
 #include <xenstore.h>
@@ -33,6 +32,7 @@
 #include "dmp/worker.h"
 #include "dmpcli/dmpd.h"
 #include "dmpxen/domain.h"
+#include "dmpcommon/clock.h"
 #include "dmpcommon/json.h"
 #include "dmpcommon/util.h"
 
@@ -79,13 +79,6 @@ struct svc {
     bool dirty;
 };
 
-static uint64_t wall_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
 static void state_path(struct svc *s, const char *f, char *buf, size_t len)
 {
     snprintf(buf, len, "%s/%s", dmpd_state_dir(s->d), f);
@@ -110,16 +103,14 @@ static void save_state(struct svc *s)
                       s->ch.domid == doms[i].domid && strcmp(s->ch.uuid, doms[i].uuid) == 0
                           ? (int32_t)s->ch.w.pid : 0;
     }
-    char *buf = NULL, path[600];
+    char *buf = NULL, err[700];
     size_t len = 0;
     if (dmp_auto_state_format(doms, s->n, &buf, &len) < 0) {
         dmpd_log(s->d, SVC, "state-error", "cannot format the state: out of memory");
         return;
     }
-    state_path(s, STATE_FILE, path, sizeof(path));
-    int wrc = dmp_write_file_atomic(path, buf, len);
-    if (wrc < 0)
-        dmpd_log(s->d, SVC, "state-error", "cannot write %s: %s", path, strerror(-wrc));
+    if (dmp_state_save(dmpd_state_dir(s->d), STATE_FILE, buf, len, err, sizeof(err)) < 0)
+        dmpd_log(s->d, SVC, "state-error", "%s", err);
     else
         s->dirty = false;
     free(buf);
@@ -142,7 +133,7 @@ static void decide_log(struct svc *s, const struct rec *r, const char *event, co
     struct dmp_json j;
     dmp_json_init(&j, s->decisions, false);
     dmp_json_obj_begin(&j);
-    DMP_JSON_KV(&j, "t_ms", dmp_json_u64, wall_ms());
+    DMP_JSON_KV(&j, "t_ms", dmp_json_u64, dmp_wall_ms());
     DMP_JSON_KV(&j, "service", dmp_json_str, SVC);
     DMP_JSON_KV(&j, "event", dmp_json_str, event);
     DMP_JSON_KV(&j, "domid", dmp_json_u64, r->a.domid);
@@ -202,14 +193,14 @@ static int spawn(struct svc *s, struct rec *r, enum dmp_auto_action op, uint64_t
 
 static void failed(struct svc *s, struct rec *r, const char *what)
 {
-    bool gave_up = dmp_auto_on_failure(&s->cfg, &r->a, wall_ms(), what);
+    bool gave_up = dmp_auto_on_failure(&s->cfg, &r->a, dmp_wall_ms(), what);
     char reason[400];
     if (gave_up)
         snprintf(reason, sizeof(reason), "%s; %u consecutive failures: giving up on this domain",
                  what, r->a.failures);
     else
         snprintf(reason, sizeof(reason), "%s; failure %u of %u, retry in %" PRIu64 " s", what,
-                 r->a.failures, s->cfg.max_failures, (r->a.next_ms - wall_ms() + 999) / 1000);
+                 r->a.failures, s->cfg.max_failures, (r->a.next_ms - dmp_wall_ms() + 999) / 1000);
     decide_log(s, r, "failed", gave_up ? "give-up" : "retry", -1, reason);
 }
 
@@ -261,7 +252,7 @@ static void child_done(struct svc *s, int status, uint64_t now)
             failed(s, r, why);
         } else {
             struct dmp_auto_verdict v;
-            dmp_auto_on_profile(&s->cfg, &r->eff, &r->a, rate, wall_ms(), &v);
+            dmp_auto_on_profile(&s->cfg, &r->eff, &r->a, rate, dmp_wall_ms(), &v);
             char reason[400];
             snprintf(reason, sizeof(reason), "%" PRIu64 " page-table exits in %.1f s: %s", events,
                      secs, v.reason);
@@ -287,7 +278,7 @@ static void child_done(struct svc *s, int status, uint64_t now)
             snprintf(why, sizeof(why), "patch report unusable: %.300s", out ? err : "no output");
             failed(s, r, why);
         } else {
-            dmp_auto_on_patched(&r->a, sites, wall_ms());
+            dmp_auto_on_patched(&r->a, sites, dmp_wall_ms());
             char reason[400];
             snprintf(reason, sizeof(reason), "%s %u sites in %.1f s (last rate %.1f/s)",
                      already ? "was already patched:" : "patched", sites, took / 1000.0,
@@ -395,7 +386,7 @@ static bool scan(struct svc *s)
     }
     for (size_t i = 0; i < s->n; i++)
         s->g[i].seen = false;
-    uint64_t now = wall_ms();
+    uint64_t now = dmp_wall_ms();
     for (int k = 0; k < nids; k++) {
         if (ids[k] == 0)
             continue;
@@ -458,7 +449,7 @@ static bool scan(struct svc *s)
 /* Start the most overdue operation, if any (one at a time). */
 static void start_next(struct svc *s, uint64_t now_mono)
 {
-    uint64_t now = wall_ms();
+    uint64_t now = dmp_wall_ms();
     struct rec *best = NULL;
     enum dmp_auto_action best_op = DMP_AUTO_ACT_NONE;
     for (size_t i = 0; i < s->n; i++) {
@@ -510,28 +501,23 @@ static void start_next(struct svc *s, uint64_t now_mono)
 
 static int load_state(struct svc *s, char *err, size_t errlen)
 {
+    char *data;
+    size_t len;
+    int rrc = dmp_state_load(dmpd_state_dir(s->d), STATE_FILE, &data, &len, err, errlen);
+    if (rrc <= 0)
+        return rrc;     /* nothing saved yet, or unreadable */
     char path[600];
     state_path(s, STATE_FILE, path, sizeof(path));
-    uint8_t *data;
-    size_t len;
-    int rrc = dmp_read_file(path, &data, &len);
-    if (rrc < 0) {
-        if (rrc == -ENOENT)
-            return 0;
-        snprintf(err, errlen, "cannot read %s: %s", path, strerror(-rrc));
-        return -1;
-    }
     struct dmp_auto_dom doms[MAX_DOMS];
     size_t n, skipped;
     char perr[256];
-    if (dmp_auto_state_parse((const char *)data, doms, MAX_DOMS, &n, &skipped, perr,
-                             sizeof(perr)) < 0) {
+    if (dmp_auto_state_parse(data, doms, MAX_DOMS, &n, &skipped, perr, sizeof(perr)) < 0) {
         snprintf(err, errlen, "%s: %s", path, perr);
         free(data);
-        return -1;
+        return -EINVAL;
     }
     free(data);
-    uint64_t now = wall_ms();
+    uint64_t now = dmp_wall_ms();
     for (size_t i = 0; i < n; i++) {
         struct rec *r = &s->g[s->n++];
         memset(r, 0, sizeof(*r));
@@ -629,10 +615,10 @@ static void print_text(struct svc *s, FILE *out)
     if (s->ch.w.pid)
         fprintf(out, "running: %s of %s (%u) for %" PRIu64 " s\n",
                 s->ch.op == DMP_AUTO_ACT_PROFILE ? "profile" : "patch", s->ch.name, s->ch.domid,
-                (dmpd_now_ms() - s->ch.w.start) / 1000);
+                (dmp_mono_ms() - s->ch.w.start) / 1000);
     fprintf(out, "%-16s %5s %-6s %-10s %10s %6s %7s %8s %7s %s\n", "Name", "ID", "Kind", "Phase",
             "Rate(/s)", "Above", "Windows", "Failures", "Next(s)", "Note");
-    uint64_t now = wall_ms();
+    uint64_t now = dmp_wall_ms();
     for (size_t i = 0; i < s->n; i++) {
         const struct rec *r = &s->g[i];
         char rate[24], next[24];
@@ -676,14 +662,14 @@ static int print_json(struct svc *s, FILE *out)
         DMP_JSON_KV(&j, "op", dmp_json_str, s->ch.op == DMP_AUTO_ACT_PROFILE ? "profile" : "patch");
         DMP_JSON_KV(&j, "domid", dmp_json_u64, s->ch.domid);
         DMP_JSON_KV(&j, "pid", dmp_json_u64, (uint64_t)s->ch.w.pid);
-        DMP_JSON_KV(&j, "secs", dmp_json_u64, (dmpd_now_ms() - s->ch.w.start) / 1000);
+        DMP_JSON_KV(&j, "secs", dmp_json_u64, (dmp_mono_ms() - s->ch.w.start) / 1000);
         dmp_json_obj_end(&j);
     } else {
         dmp_json_null(&j);
     }
     dmp_json_key(&j, "domains");
     dmp_json_arr_begin(&j);
-    uint64_t now = wall_ms();
+    uint64_t now = dmp_wall_ms();
     for (size_t i = 0; i < s->n; i++) {
         const struct rec *r = &s->g[i];
         dmp_json_obj_begin(&j);
@@ -762,7 +748,7 @@ static void svc_fini(struct dmpd *d, void *state)
         dmp_worker_stop(&c->w);
         struct rec *r = find(s, c->domid, c->uuid);
         if (r)
-            dmp_auto_after_restart(&r->a, wall_ms());
+            dmp_auto_after_restart(&r->a, dmp_wall_ms());
         s->dirty = true;
     } else if (c->w.pid) {
         /* A patch is never interrupted: it may hold the guest paused. Its pid goes into the

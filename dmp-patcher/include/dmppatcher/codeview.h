@@ -53,5 +53,11 @@ void dmp_cv_from_table(struct dmp_codeview *cv, struct dmp_symtable *tab, uint64
 
 /* A view over K's kernel image + recovered kallsyms. Both must outlive the view. */
 int dmp_cv_from_kimage(struct dmp_codeview *cv, struct dmp_kimage *ki, struct dmp_ksyms *ks);
+/* The same view with every text symbol's size trimmed of a trailing run of int3 (0xcc) or
+ * zero bytes pad_trim bytes long or longer, and addresses in that run belonging to no
+ * function (0: no trimming, as dmp_cv_from_kimage). kallsyms sizes run to the next symbol;
+ * where the text has long alignment gaps this keeps the classifier from decoding them. */
+int dmp_cv_from_kimage_trimmed(struct dmp_codeview *cv, struct dmp_kimage *ki,
+                               struct dmp_ksyms *ks, uint64_t pad_trim);
 
 #endif

@@ -91,6 +91,11 @@ struct dmp_x86_layout {
  * bytes are VEX/EVEX/XOP encoded or truncated. */
 int  dmp_x86_layout(const uint8_t *b, size_t len, struct dmp_x86_layout *out);
 
+/* The hardware number (0 rax, 1 rcx, ... 4 rsp, ... 15 r15: the ModRM/REX encoding) of a
+ * Capstone 64-bit general register (X86_REG_RAX ...), or -1 for any other register. The stub
+ * emitter encodes with it, the harness indexes its register file with it. */
+int  dmp_x86_gpr_num(unsigned cs_reg);
+
 /* True when the instruction is a 5-byte nop (0f 1f 44 00 00), the form of an ftrace
  * __fentry__ site in a live kernel. */
 bool dmp_insn_is_nop5(const struct dmp_insn *);

@@ -12,11 +12,6 @@
 #include "dmpcommon/clock.h"
 #include "dmpcommon/util.h"
 
-uint64_t dmpd_now_ms(void)
-{
-    return dmp_mono_ms();
-}
-
 const char *dmpd_socket_path(void)
 {
     const char *s = getenv("DMPD_SOCKET");

@@ -70,42 +70,13 @@ static int verr(char *err, size_t errlen, const char *where, const char *fmt, ..
     return -EINVAL;
 }
 
+/* A count as configuration files write it: decimal digits only ("010" is ten). */
 static int parse_count(const char *val, uint64_t lo, uint64_t hi, uint64_t *out)
 {
     uint64_t v;
-    for (const char *p = val; *p; p++)
-        if (!isdigit((unsigned char)*p))
-            return -1;
-    if (dmp_parse_u64(val, &v) < 0 || v < lo || v > hi)
-        return -1;
+    if (dmp_parse_u64_dec(val, &v) < 0 || v < lo || v > hi)
+        return -EINVAL;
     *out = v;
-    return 0;
-}
-
-/* "250ms", "5s", "2m", "1h", bare = seconds. */
-static int parse_duration(const char *val, uint64_t *ms)
-{
-    char *end;
-    if (!isdigit((unsigned char)val[0]))
-        return -1;
-    errno = 0;
-    unsigned long long v = strtoull(val, &end, 10);
-    if (errno)
-        return -1;
-    uint64_t mul;
-    if (!*end || strcmp(end, "s") == 0)
-        mul = 1000;
-    else if (strcmp(end, "ms") == 0)
-        mul = 1;
-    else if (strcmp(end, "m") == 0)
-        mul = 60000;
-    else if (strcmp(end, "h") == 0)
-        mul = 3600000;
-    else
-        return -1;
-    if (v > DAY_MS * 365 / mul)
-        return -1;
-    *ms = v * mul;
     return 0;
 }
 
@@ -134,7 +105,8 @@ static int set_key(struct dmp_auto_config *c, struct dmp_auto_settings *set, con
         return 0;
     }
     if (strcmp(key, "window") == 0) {
-        if (parse_duration(val, &v) < 0 || v % 1000 || v < 1000 || v > MAX_WINDOW_S * 1000ull)
+        if (dmp_parse_duration_ms(val, &v) < 0 || v % 1000 || v < 1000 ||
+            v > MAX_WINDOW_S * 1000ull)
             return verr(err, errlen, where,
                         "window '%s' is not a whole number of seconds in 1s..%us in %s", val,
                         MAX_WINDOW_S, sect);
@@ -168,7 +140,7 @@ static int set_key(struct dmp_auto_config *c, struct dmp_auto_settings *set, con
     for (size_t i = 0; i < sizeof(durs) / sizeof(durs[0]); i++) {
         if (strcmp(key, durs[i].name) != 0)
             continue;
-        if (parse_duration(val, &v) < 0 || v < durs[i].lo || v > DAY_MS)
+        if (dmp_parse_duration_ms(val, &v) < 0 || v < durs[i].lo || v > DAY_MS)
             return verr(err, errlen, where, "%s '%s' is not a duration in %llums..1d (e.g. 30s, 5m) in %s",
                         key, val, (unsigned long long)durs[i].lo, sect);
         *durs[i].dst = v;
@@ -208,56 +180,42 @@ static int set_key(struct dmp_auto_config *c, struct dmp_auto_settings *set, con
 int dmp_auto_config_parse(struct dmp_auto_config *c, const char *text, size_t len,
                           const char *fname, char *err, size_t errlen)
 {
-    char line[1024], where[512];
+    char where[512];
     bool in_dmp = false;
-    size_t pos = 0;
-    uint32_t lineno = 0;
     uint32_t seen[16] = { 0 };
     static const char *const once[] = { "mode", "threshold", "window", "sustain", "sites",
                                         "recheck", "delay", "backoff", "patch-timeout",
                                         "max-failures", "exclude", "dmpctl" };
-    while (pos < len) {
-        size_t end = pos;
-        while (end < len && text[end] != '\n')
-            end++;
-        lineno++;
-        snprintf(where, sizeof(where), "%s:%u", fname, lineno);
-        size_t llen = end - pos;
-        const char *src = text + pos;
-        pos = end + 1;
-        if (llen >= sizeof(line)) {
-            if (in_dmp)
-                return verr(err, errlen, where, "line longer than %zu characters", sizeof(line) - 1);
-            continue;   /* another service's line: its parser reports it */
-        }
-        memcpy(line, src, llen);
-        line[llen] = '\0';
-        dmp_conf_strip_comment(line);
-        char *s = dmp_str_trim(line);
-        if (!*s)
-            continue;
-        if (*s == '[') {
-            char *close = strchr(s, ']');
-            if (!close)
-                continue;   /* malformed headers are the balloon parser's to report */
-            *close = '\0';
-            in_dmp = strcmp(dmp_str_trim(s + 1), "dmp") == 0 && !*dmp_str_trim(close + 1);
+    struct dmp_conf_reader rd;
+    struct dmp_conf_line l;
+    dmp_conf_open(&rd, text, len);
+    /* Every service reads the whole file; lines outside [dmp] are the other parsers' to judge. */
+    while (dmp_conf_next(&rd, &l)) {
+        snprintf(where, sizeof(where), "%s:%u", fname, l.lineno);
+        if (l.kind == DMP_CONF_SECTION) {
+            in_dmp = strcmp(l.name, "dmp") == 0;
             if (in_dmp) {
                 if (c->present)
                     return verr(err, errlen, where, "section [dmp] appears twice (first at line %u)",
                                 c->section_line);
                 c->present = true;
-                c->section_line = lineno;
+                c->section_line = l.lineno;
             }
+            continue;
+        }
+        if (l.kind == DMP_CONF_BAD_SECTION) {
+            in_dmp = false;     /* malformed headers are the balloon parser's to report */
             continue;
         }
         if (!in_dmp)
             continue;
-        char *eq = strchr(s, '=');
-        if (!eq)
-            return verr(err, errlen, where, "expected 'key = value', got '%s' in [dmp]", s);
-        *eq = '\0';
-        char *key = dmp_str_trim(s), *val = dmp_str_trim(eq + 1);
+        if (l.kind == DMP_CONF_TOO_LONG)
+            return verr(err, errlen, where, "line longer than %d characters", DMP_CONF_LINE_MAX);
+        if (l.kind == DMP_CONF_NUL)
+            return verr(err, errlen, where, "NUL byte in line in [dmp]");
+        if (l.kind == DMP_CONF_NOT_KEY)
+            return verr(err, errlen, where, "expected 'key = value', got '%s' in [dmp]", l.text);
+        const char *key = l.key, *val = l.value;
         if (!*val)
             return verr(err, errlen, where, "key '%s' has no value in [dmp]", key);
         for (size_t i = 0; i < sizeof(once) / sizeof(once[0]); i++)
@@ -265,7 +223,7 @@ int dmp_auto_config_parse(struct dmp_auto_config *c, const char *text, size_t le
                 if (seen[i])
                     return verr(err, errlen, where, "key '%s' set twice in [dmp] (first at line %u)",
                                 key, seen[i]);
-                seen[i] = lineno;
+                seen[i] = l.lineno;
             }
         int rc = set_key(c, &c->set, key, val, where, "[dmp]", err, errlen);
         if (rc < 0)

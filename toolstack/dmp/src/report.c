@@ -6,10 +6,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "dmp/json_path.h"
 #include "dmpcommon/json.h"
+#include "dmpcommon/json_read.h"
 #include "dmpcommon/util.h"
-#include "dmpcommon/clock.h"
 
 static int finish(struct dmp_json *js, FILE *f)
 {
@@ -168,14 +167,32 @@ int dmp_report_profile_json(FILE *f, const struct dmp_profile_result *r, size_t 
 
 /* ---- reading reports back ---- */
 
+/* The whole report parsed once (dmpcommon/json_read.h): 0 with *doc, or -EINVAL / -ENOMEM
+ * with the reason. A report that does not parse is refused as a whole. */
+static int parse_report(const char *json, size_t len, const char *what, struct dmp_jdoc **doc,
+                        char *err, size_t errlen)
+{
+    int rc = dmp_jdoc_parse(json, len, doc, NULL, 0);
+    if (rc == -ENOMEM)
+        return dmp_errf(err, errlen, rc, "out of memory");
+    if (rc < 0)
+        return dmp_errf(err, errlen, -EINVAL, "%s report is not valid JSON", what);
+    return 0;
+}
+
 int dmp_report_profile_rate(const char *json, size_t len, double *rate, uint64_t *events,
                             double *seconds, char *err, size_t errlen)
 {
-    if (dmp_json_validate(json, len) != 0)
-        return dmp_errf(err, errlen, -EINVAL, "profile report is not valid JSON");
+    struct dmp_jdoc *doc;
+    int rc = parse_report(json, len, "profile", &doc, err, errlen);
+    if (rc < 0)
+        return rc;
+    const struct dmp_jval *root = dmp_jroot(doc);
     double secs;
-    if (dmp_jr_double(json, len, "seconds", &secs) < 0 || !(secs > 0.0))
+    if (dmp_jdouble(dmp_jget(root, "seconds"), &secs) < 0 || !(secs > 0.0)) {
+        dmp_jdoc_free(doc);
         return dmp_errf(err, errlen, -EINVAL, "profile report has no positive \"seconds\"");
+    }
     uint64_t sum = 0;
     for (uint32_t k = 1; k < DMP_TRAP_KIND_NR; k++) {
         if (!dmp_trap_kind_is_pt(k))
@@ -183,10 +200,13 @@ int dmp_report_profile_rate(const char *json, size_t len, double *rate, uint64_t
         char path[48];
         uint64_t n;
         snprintf(path, sizeof(path), "totals.%s", dmp_trap_kind_name(k));
-        if (dmp_jr_u64(json, len, path, &n) < 0)
+        if (dmp_ju64(dmp_jpath(root, path), &n) < 0) {
+            dmp_jdoc_free(doc);
             return dmp_errf(err, errlen, -EINVAL, "profile report has no %s", path);
+        }
         sum += n;
     }
+    dmp_jdoc_free(doc);
     *rate = (double)sum / secs;
     *events = sum;
     *seconds = secs;
@@ -204,23 +224,31 @@ static bool pt_kind_named(const char *name)
 int dmp_report_profile_hot(const char *json, size_t len, uint64_t *rips, size_t max, char *err,
                            size_t errlen)
 {
-    if (dmp_json_validate(json, len) != 0)
-        return dmp_errf(err, errlen, -EINVAL, "profile report is not valid JSON");
+    struct dmp_jdoc *doc;
+    int rc = parse_report(json, len, "profile", &doc, err, errlen);
+    if (rc < 0)
+        return rc;
+    const struct dmp_jval *entries = dmp_jget(dmp_jroot(doc), "entries");
+    if (dmp_jtype(entries) != DMP_JARR)
+        entries = NULL;     /* no entries: nothing hot */
     size_t n = 0;
-    /* Bounded by the report: entries[i] stops existing. */
-    for (unsigned i = 0; n < max && i < 1u << 20; i++) {
-        char path[48], kind[32], rip[32];
-        snprintf(path, sizeof(path), "entries[%u].kind", i);
-        if (dmp_jr_str(json, len, path, kind, sizeof(kind)) < 0)
+    unsigned i = 0;
+    /* The entries end at the first one without a kind, as they always have. */
+    for (const struct dmp_jval *e = dmp_jfirst(entries); e && n < max; e = dmp_jnext(e), i++) {
+        char kind[32], rip[32];
+        if (dmp_jstr_copy(dmp_jget(e, "kind"), kind, sizeof(kind)) < 0)
             break;
-        snprintf(path, sizeof(path), "entries[%u].rip", i);
-        if (dmp_jr_str(json, len, path, rip, sizeof(rip)) < 0)
-            return dmp_errf(err, errlen, -EINVAL, "profile entry %u has no rip", i);
+        if (dmp_jstr_copy(dmp_jget(e, "rip"), rip, sizeof(rip)) < 0) {
+            rc = dmp_errf(err, errlen, -EINVAL, "profile entry %u has no rip", i);
+            break;
+        }
         char *end;
         errno = 0;
         unsigned long long r = strtoull(rip, &end, 16);
-        if (errno || *end)
-            return dmp_errf(err, errlen, -EINVAL, "profile entry %u: bad rip '%s'", i, rip);
+        if (errno || *end) {
+            rc = dmp_errf(err, errlen, -EINVAL, "profile entry %u: bad rip '%s'", i, rip);
+            break;
+        }
         /* Kernel text only: user RIPs are the guest's programs. */
         if (!pt_kind_named(kind) || r < 0xffff800000000000ull)
             continue;
@@ -230,7 +258,8 @@ int dmp_report_profile_hot(const char *json, size_t len, uint64_t *rips, size_t 
         if (!dup)
             rips[n++] = r;
     }
-    return (int)n;
+    dmp_jdoc_free(doc);
+    return rc < 0 ? rc : (int)n;
 }
 
 int dmp_report_hot_file(const char *json, size_t len, const char *path, const char *what,
@@ -264,13 +293,19 @@ int dmp_report_hot_file(const char *json, size_t len, const char *path, const ch
 int dmp_report_patch_read(const char *json, size_t len, uint32_t *sites, bool *already,
                           char *err, size_t errlen)
 {
-    if (dmp_json_validate(json, len) != 0)
-        return dmp_errf(err, errlen, -EINVAL, "patch report is not valid JSON");
+    struct dmp_jdoc *doc;
+    int rc = parse_report(json, len, "patch", &doc, err, errlen);
+    if (rc < 0)
+        return rc;
+    const struct dmp_jval *root = dmp_jroot(doc);
     uint64_t s;
-    if (dmp_jr_u64(json, len, "sites", &s) < 0 || s > UINT32_MAX)
+    if (dmp_ju64(dmp_jget(root, "sites"), &s) < 0 || s > UINT32_MAX) {
+        dmp_jdoc_free(doc);
         return dmp_errf(err, errlen, -EINVAL, "patch report has no \"sites\"");
-    if (dmp_jr_bool(json, len, "already_patched", already) < 0)
+    }
+    if (dmp_jbool(dmp_jget(root, "already_patched"), already) < 0)
         *already = false;
+    dmp_jdoc_free(doc);
     *sites = (uint32_t)s;
     return 0;
 }

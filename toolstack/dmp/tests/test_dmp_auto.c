@@ -97,6 +97,68 @@ static void test_config(void)
     }
     /* The same key in another section is not ours to judge. */
     CHECK(parse(&c, "[global]\nthreshold = fast\n", err, sizeof(err)) == 0);
+
+    /* Counts are decimal, as in every other configuration file: "010" is ten (it used to
+     * read as octal 8, and "09" was refused). */
+    CHECK(parse(&c, "[dmp]\nthreshold = 010\nsustain = 09\nmax-failures = 007\n", err,
+                sizeof(err)) == 0);
+    CHECK_EQ_U64(c.set.threshold, 10);
+    CHECK_EQ_U64(c.set.sustain, 9);
+    CHECK_EQ_U64(c.max_failures, 7);
+    CHECK(parse(&c, "[dmp]\nthreshold = 18446744073709551616\n", err, sizeof(err)) == -EINVAL);
+    CHECK(strstr(err, "dmpd.conf:2: threshold '18446744073709551616' is not a number") == err);
+    CHECK(parse(&c, "[dmp]\nsustain = +3\n", err, sizeof(err)) == -EINVAL);
+    CHECK(strstr(err, "dmpd.conf:2: sustain '+3' is not a count") == err);
+
+    /* Durations are common's (dmp_parse_duration_ms), with this section's own limits. */
+    CHECK(parse(&c, "[dmp]\nrecheck = 2min\nwindow = 60000ms\ndelay = 1d\n", err,
+                sizeof(err)) == -EINVAL);
+    CHECK(strstr(err, "dmpd.conf:4: delay '1d' is not a duration") == err);
+    CHECK(parse(&c, "[dmp]\nrecheck = 2min\nwindow = 60000ms\ndelay = 24h\n", err,
+                sizeof(err)) == 0);
+    CHECK_EQ_U64(c.recheck_ms, 120000);
+    CHECK_EQ_U64(c.set.window_s, 60);
+    CHECK_EQ_U64(c.delay_ms, 24ull * 3600 * 1000);
+    static const char *const too_long_durations[] = {
+        "[dmp]\ndelay = 25h\n", "[dmp]\ndelay = 86400001ms\n", "[dmp]\ndelay = 1441m\n",
+        "[dmp]\ndelay = 1234567890123\n", "[dmp]\nwindow = 3601\n", "[dmp]\nwindow = 1.5s\n",
+    };
+    for (size_t i = 0; i < sizeof(too_long_durations) / sizeof(too_long_durations[0]); i++) {
+        CHECK(parse(&c, too_long_durations[i], err, sizeof(err)) == -EINVAL);
+        CHECK(strstr(err, "dmpd.conf:2: ") == err);
+    }
+
+    /* Lines as the shared reader sees them: a line too long, a NUL byte or a line that is not
+     * "key = value" is an error inside [dmp] only; a malformed header ends [dmp]. */
+    char longline[1100];
+    memset(longline, 'x', sizeof(longline));
+    memcpy(longline, "[dmp]\n", 6);
+    longline[6 + 1024] = '\0';   /* a 1024-character line */
+    CHECK(parse(&c, longline, err, sizeof(err)) == -EINVAL);
+    CHECK_STREQ(err, "dmpd.conf:2: line longer than 1023 characters");
+    memcpy(longline, "[web]\n", 6);
+    CHECK(parse(&c, longline, err, sizeof(err)) == 0);
+    CHECK(!c.present);
+    static const char nul[] = "[dmp]\nmode = patch\0 observe\n";
+    dmp_auto_config_init(&c);
+    CHECK(dmp_auto_config_parse(&c, nul, sizeof(nul) - 1, "dmpd.conf", err, sizeof(err)) == -EINVAL);
+    CHECK_STREQ(err, "dmpd.conf:2: NUL byte in line in [dmp]");
+    static const char nul_elsewhere[] = "[global]\npolicy\0 = x\n[dmp]\nmode = patch\n";
+    dmp_auto_config_init(&c);
+    CHECK(dmp_auto_config_parse(&c, nul_elsewhere, sizeof(nul_elsewhere) - 1, "dmpd.conf", err,
+                                sizeof(err)) == 0);
+    CHECK(c.present && c.set.mode == DMP_AUTO_PATCH);
+    CHECK(parse(&c, "[global]\njust words\n[dmp]\nmode = patch\n", err, sizeof(err)) == 0);
+    CHECK(c.set.mode == DMP_AUTO_PATCH);
+    CHECK(parse(&c, "[dmp]\nmode = patch\n[broken\nmode = nonsense\nthreshold = x\n", err,
+                sizeof(err)) == 0);
+    CHECK(c.present && c.set.mode == DMP_AUTO_PATCH);
+    CHECK(parse(&c, "[dmp]\nsustain = 4\n[web] x\nsustain = 0\n", err, sizeof(err)) == 0);
+    CHECK_EQ_U64(c.set.sustain, 4);
+    /* Comments and blanks count as lines in the numbers of messages. */
+    CHECK(parse(&c, "# dmpd\n\n[dmp] ; ours\n  # nothing\nmode = on # no\n", err,
+                sizeof(err)) == -EINVAL);
+    CHECK_STREQ(err, "dmpd.conf:5: mode 'on' is not off, observe or patch in [dmp]");
 }
 
 static void test_overrides(void)

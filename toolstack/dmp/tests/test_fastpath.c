@@ -11,15 +11,13 @@
 #include <string.h>
 #include <unicorn/unicorn.h>
 
+#include "guest_cpu.h"
 #include "dmp/fastpath.h"
 #include "dmp/livepatch.h"
 #include "dmppatcher/stub.h"
 #include "dmpcommon/test.h"
 
 #define CODE 0xffffffff81a00000ull
-#define STACK 0x7000000ull
-#define DATA 0x6000000ull
-#define RET_SENTINEL 0x5000000ull
 
 /* ---- decoding ---- */
 
@@ -78,53 +76,29 @@ static void test_decode(enum dmp_lp_hvcall insn)
 struct hv {
     int64_t answer;          /* what "Xen" returns */
     bool apply;              /* "Xen" performs the store when answering 0 */
-    unsigned calls;
-    uint64_t rax, rdi, rsi, rdx, r10;
+    struct guest_hypercall hc;
 };
 
-/* Unicorn does not run SVM/VMX: vmmcall and vmcall are invalid instructions to it. The hook
- * plays Xen; anything else invalid stops the emulation (and fails the call). */
+/* The hypercall played as Xen: perform the store when told to, answer. */
 static bool on_invalid(uc_engine *uc, void *user)
 {
     struct hv *hv = user;
-    uint64_t rip;
-    uint8_t b[3];
-    uc_reg_read(uc, UC_X86_REG_RIP, &rip);
-    if (uc_mem_read(uc, rip, b, 3) != UC_ERR_OK || b[0] != 0x0f || b[1] != 0x01 ||
-        (b[2] != 0xd9 && b[2] != 0xc1))
+    if (!guest_hypercall_enter(uc, &hv->hc))
         return false;
-    hv->calls++;
-    uc_reg_read(uc, UC_X86_REG_RAX, &hv->rax);
-    uc_reg_read(uc, UC_X86_REG_RDI, &hv->rdi);
-    uc_reg_read(uc, UC_X86_REG_RSI, &hv->rsi);
-    uc_reg_read(uc, UC_X86_REG_RDX, &hv->rdx);
-    uc_reg_read(uc, UC_X86_REG_R10, &hv->r10);
     if (hv->answer == 0 && hv->apply) {
-        unsigned size = DMP_HV_OP_SIZE(hv->rdi);
-        uint64_t v = hv->r10;
-        uc_mem_write(uc, hv->rsi, &v, size);
+        unsigned size = DMP_HV_OP_SIZE(hv->hc.rdi);
+        uint64_t v = hv->hc.r10;
+        uc_mem_write(uc, hv->hc.rsi, &v, size);
     }
-    /* A debug Xen clobbers the argument registers: the code must not rely on them. */
-    uint64_t junk = 0xdeadbeefdeadbeefull, ret = (uint64_t)hv->answer;
-    uc_reg_write(uc, UC_X86_REG_RDI, &junk);
-    uc_reg_write(uc, UC_X86_REG_RSI, &junk);
-    uc_reg_write(uc, UC_X86_REG_RDX, &junk);
-    uc_reg_write(uc, UC_X86_REG_R10, &junk);
-    uc_reg_write(uc, UC_X86_REG_RAX, &ret);
-    rip += 3;
-    uc_reg_write(uc, UC_X86_REG_RIP, &rip);
+    guest_hypercall_return(uc, (uint64_t)hv->answer);
     return true;
 }
 
 static uc_engine *uc_setup(enum dmp_lp_hvcall insn, struct hv *hv)
 {
-    uc_engine *uc;
-    if (uc_open(UC_ARCH_X86, UC_MODE_64, &uc) != UC_ERR_OK)
+    uc_engine *uc = guest_cpu_open(CODE, 0x1000);
+    if (!uc)
         return NULL;
-    uc_mem_map(uc, CODE, 0x1000, UC_PROT_ALL);
-    uc_mem_map(uc, STACK - 0x10000, 0x20000, UC_PROT_READ | UC_PROT_WRITE);
-    uc_mem_map(uc, DATA, 0x1000, UC_PROT_READ | UC_PROT_WRITE);
-    uc_mem_map(uc, RET_SENTINEL, 0x1000, UC_PROT_ALL);
     size_t fl, pl;
     const uint8_t *f = dmp_lp_fastpath_code(insn, &fl);
     const uint8_t *p = dmp_lp_passthrough_code(&pl);
@@ -140,35 +114,16 @@ static uc_engine *uc_setup(enum dmp_lp_hvcall insn, struct hv *hv)
 static int call(uc_engine *uc, uint64_t rdi, uint64_t rsi, uint64_t rdx, uint64_t rcx,
                 uint64_t *rax)
 {
-    uint64_t rsp = STACK - 8, ret = RET_SENTINEL, junk = 0x5555, rbx = 0x1111, rbp = 0x2222;
-    uint64_t r12 = 0x3333, r15 = 0x4444;
-    uc_mem_write(uc, rsp, &ret, 8);
-    uc_reg_write(uc, UC_X86_REG_RSP, &rsp);
-    uc_reg_write(uc, UC_X86_REG_RDI, &rdi);
-    uc_reg_write(uc, UC_X86_REG_RSI, &rsi);
-    uc_reg_write(uc, UC_X86_REG_RDX, &rdx);
-    uc_reg_write(uc, UC_X86_REG_RCX, &rcx);
-    uc_reg_write(uc, UC_X86_REG_RAX, &junk);
-    uc_reg_write(uc, UC_X86_REG_RBX, &rbx);
-    uc_reg_write(uc, UC_X86_REG_RBP, &rbp);
-    uc_reg_write(uc, UC_X86_REG_R12, &r12);
-    uc_reg_write(uc, UC_X86_REG_R15, &r15);
-    /* Unicorn ends the run after an invalid-instruction hook, even one that handled it:
-     * resume from where the hook left RIP (a bounded number of times). */
-    uint64_t rip = CODE, sp;
-    for (int run = 0; run < 4 && rip != RET_SENTINEL; run++) {
-        if (uc_emu_start(uc, rip, RET_SENTINEL, 0, 10000) != UC_ERR_OK)
-            return -1;
-        uc_reg_read(uc, UC_X86_REG_RIP, &rip);
-    }
-    uc_reg_read(uc, UC_X86_REG_RSP, &sp);
-    uc_reg_read(uc, UC_X86_REG_RAX, rax);
-    uc_reg_read(uc, UC_X86_REG_RBX, &rbx);
-    uc_reg_read(uc, UC_X86_REG_RBP, &rbp);
-    uc_reg_read(uc, UC_X86_REG_R12, &r12);
-    uc_reg_read(uc, UC_X86_REG_R15, &r15);
-    return rip == RET_SENTINEL && sp == STACK && rbx == 0x1111 && rbp == 0x2222 &&
-           r12 == 0x3333 && r15 == 0x4444 ? 0 : -1;
+    static const int regs[] = { UC_X86_REG_RDI, UC_X86_REG_RSI, UC_X86_REG_RDX, UC_X86_REG_RCX,
+                                UC_X86_REG_RAX, UC_X86_REG_RBX, UC_X86_REG_RBP, UC_X86_REG_R12,
+                                UC_X86_REG_R15 };
+    enum { NREGS = sizeof(regs) / sizeof(regs[0]), SAVED = 5 /* rbx rbp r12 r15 from here */ };
+    const uint64_t in[NREGS] = { rdi, rsi, rdx, rcx, 0x5555, 0x1111, 0x2222, 0x3333, 0x4444 };
+    uint64_t out[NREGS] = { 0 };
+    int rc = guest_cpu_call(uc, CODE, regs, in, out, NREGS);
+    *rax = out[4];
+    return rc == 0 && memcmp(in + SAVED, out + SAVED, sizeof(in) - SAVED * sizeof(in[0])) == 0
+               ? 0 : -1;
 }
 
 static void test_exec(enum dmp_lp_hvcall insn)
@@ -194,12 +149,12 @@ static void test_exec(enum dmp_lp_hvcall insn)
             uc_mem_read(uc, DATA, &got, 8);
             CHECK_EQ_U64(got, sz[i].expect);   /* same result as passthrough, either way */
             CHECK_EQ_U64(rax, 0);
-            CHECK_EQ_U64(hv.calls, 1);
-            CHECK_EQ_U64(hv.rax, DMP_FASTPATH_HYPERCALL);
-            CHECK_EQ_U64(hv.rdi, op);
-            CHECK_EQ_U64(hv.rsi, DATA);
-            CHECK_EQ_U64(hv.rdx, fill & vmask);
-            CHECK_EQ_U64(hv.r10, val & vmask);
+            CHECK_EQ_U64(hv.hc.calls, 1);
+            CHECK_EQ_U64(hv.hc.rax, DMP_FASTPATH_HYPERCALL);
+            CHECK_EQ_U64(hv.hc.rdi, op);
+            CHECK_EQ_U64(hv.hc.rsi, DATA);
+            CHECK_EQ_U64(hv.hc.rdx, fill & vmask);
+            CHECK_EQ_U64(hv.hc.r10, val & vmask);
         }
     }
     /* "Xen" answers 0 without storing: the code must not store again (no double write). */
@@ -214,7 +169,7 @@ static void test_exec(enum dmp_lp_hvcall insn)
     hv = (struct hv){ .answer = 0, .apply = true };
     CHECK(call(uc, DATA, 0, 1, DMP_HV_OP(9, 8, 0), &rax) == 0);
     CHECK_EQ_U64(rax, (uint64_t)-EINVAL);
-    CHECK_EQ_U64(hv.calls, 0);
+    CHECK_EQ_U64(hv.hc.calls, 0);
     uc_mem_read(uc, DATA, &got, 8);
     CHECK_EQ_U64(got, fill2);
     uc_close(uc);

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <unicorn/unicorn.h>
 
+#include "guest_cpu.h"
 #include "dmppatcher/classify.h"
 #include "dmppatcher/journal.h"
 #include "dmp/livepatch.h"
@@ -165,46 +166,23 @@ static void test_any_in(void)
 
 /* ---- Unicorn ---- */
 
-#define STACK 0x7000000ull
-#define DATA 0x6000000ull
-#define RET_SENTINEL 0x5000000ull
-
-static uc_engine *uc_new(void)
-{
-    uc_engine *uc;
-    if (uc_open(UC_ARCH_X86, UC_MODE_64, &uc) != UC_ERR_OK)
-        return NULL;
-    uc_mem_map(uc, TEXT, TEXT_LEN, UC_PROT_ALL);
-    uc_mem_map(uc, STACK - 0x10000, 0x20000, UC_PROT_READ | UC_PROT_WRITE);
-    uc_mem_map(uc, DATA, 0x1000, UC_PROT_READ | UC_PROT_WRITE);
-    uc_mem_map(uc, RET_SENTINEL, 0x1000, UC_PROT_ALL);
-    return uc;
-}
-
-/* Call fn(rdi, rsi, rdx, rcx) and return rax; -1 on emulation error. */
+/* Call fn(rdi, rsi, rdx, rcx) in the text mapped at TEXT; 0 with *rax, or -1 when it did not
+ * return normally. */
 static int uc_call(uc_engine *uc, uint64_t fn, uint64_t rdi, uint64_t rsi, uint64_t rdx,
                    uint64_t rcx, uint64_t *rax)
 {
-    uint64_t rsp = STACK - 8, ret = RET_SENTINEL;
-    uc_mem_write(uc, rsp, &ret, 8);
-    uc_reg_write(uc, UC_X86_REG_RSP, &rsp);
-    uc_reg_write(uc, UC_X86_REG_RDI, &rdi);
-    uc_reg_write(uc, UC_X86_REG_RSI, &rsi);
-    uc_reg_write(uc, UC_X86_REG_RDX, &rdx);
-    uc_reg_write(uc, UC_X86_REG_RCX, &rcx);
-    uint64_t junk = 0x5555;
-    uc_reg_write(uc, UC_X86_REG_RAX, &junk);
-    if (uc_emu_start(uc, fn, RET_SENTINEL, 0, 10000) != UC_ERR_OK)
-        return -1;
-    uint64_t rip;
-    uc_reg_read(uc, UC_X86_REG_RIP, &rip);
-    uc_reg_read(uc, UC_X86_REG_RAX, rax);
-    return rip == RET_SENTINEL ? 0 : -1;
+    static const int regs[] = { UC_X86_REG_RDI, UC_X86_REG_RSI, UC_X86_REG_RDX, UC_X86_REG_RCX,
+                                UC_X86_REG_RAX };
+    const uint64_t in[5] = { rdi, rsi, rdx, rcx, 0x5555 };
+    uint64_t out[5] = { 0 };
+    int rc = guest_cpu_call(uc, fn, regs, in, out, 5);
+    *rax = out[4];
+    return rc;
 }
 
 static void test_passthrough(void)
 {
-    uc_engine *uc = uc_new();
+    uc_engine *uc = guest_cpu_open(TEXT, TEXT_LEN);
     CHECK(uc != NULL);
     if (!uc)
         return;
@@ -295,7 +273,7 @@ static void test_chain(void)
     CHECK(dmp_plan_apply(&plan, &pm, err, sizeof(err)) == 0);
     CHECK(memcmp(live + (plan.site - TEXT), plan.new_bytes, plan.len) == 0);
     /* Run the patched caller: the store must land through COMMIT -> passthrough. */
-    uc_engine *uc = uc_new();
+    uc_engine *uc = guest_cpu_open(TEXT, TEXT_LEN);
     CHECK(uc != NULL);
     if (uc) {
         uc_mem_write(uc, TEXT, live, TEXT_LEN);

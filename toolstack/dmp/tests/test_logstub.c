@@ -9,16 +9,14 @@
 #include <string.h>
 #include <unicorn/unicorn.h>
 
+#include "guest_cpu.h"
 #include "dmp/fastpath.h"
 #include "dmp/livepatch.h"
 #include "dmppatcher/stub.h"
 #include "dmpcommon/test.h"
 
 #define CODE 0xffffffff81a00000ull
-#define STACK 0x7000000ull
-#define DATA 0x6000000ull
 #define PCPU 0x8000000ull
-#define RET_SENTINEL 0x5000000ull
 #define OFF_THIS_CPU 0x100ull
 #define OFF_PREEMPT 0x200ull
 #define OFF_LOG 0x1000ull
@@ -27,8 +25,7 @@
 struct hv {
     int64_t answer;          /* < 0: errno; else entries "Xen" applies (capped at count) */
     bool all;                /* apply the whole log, return its length */
-    unsigned calls;
-    uint64_t rax, rdi, rsi, rdx, r10;
+    struct guest_hypercall hc;
 };
 
 struct env {
@@ -38,37 +35,21 @@ struct env {
     uint64_t enter, leave, cfg_on;
 };
 
+/* The FLUSH hypercall played as Xen: apply the first entries of the log, answer how many. */
 static bool on_invalid(uc_engine *uc, void *user)
 {
     struct hv *hv = user;
-    uint64_t rip;
-    uint8_t b[3];
-    uc_reg_read(uc, UC_X86_REG_RIP, &rip);
-    if (uc_mem_read(uc, rip, b, 3) != UC_ERR_OK || b[0] != 0x0f || b[1] != 0x01 ||
-        (b[2] != 0xd9 && b[2] != 0xc1))
+    if (!guest_hypercall_enter(uc, &hv->hc))
         return false;
-    hv->calls++;
-    uc_reg_read(uc, UC_X86_REG_RAX, &hv->rax);
-    uc_reg_read(uc, UC_X86_REG_RDI, &hv->rdi);
-    uc_reg_read(uc, UC_X86_REG_RSI, &hv->rsi);
-    uc_reg_read(uc, UC_X86_REG_RDX, &hv->rdx);
-    uc_reg_read(uc, UC_X86_REG_R10, &hv->r10);
     int64_t ret = hv->answer;
-    if (hv->all || ret > (int64_t)hv->rdx)
-        ret = (int64_t)hv->rdx;
+    if (hv->all || ret > (int64_t)hv->hc.rdx)
+        ret = (int64_t)hv->hc.rdx;
     for (int64_t i = 0; i < ret; i++) {
         uint64_t e[2];
-        uc_mem_read(uc, hv->rsi + 16 * (uint64_t)i, e, 16);
+        uc_mem_read(uc, hv->hc.rsi + 16 * (uint64_t)i, e, 16);
         uc_mem_write(uc, e[0], &e[1], 8);
     }
-    uint64_t junk = 0xdeadbeefdeadbeefull, r = (uint64_t)ret;
-    uc_reg_write(uc, UC_X86_REG_RDI, &junk);
-    uc_reg_write(uc, UC_X86_REG_RSI, &junk);
-    uc_reg_write(uc, UC_X86_REG_RDX, &junk);
-    uc_reg_write(uc, UC_X86_REG_R10, &junk);
-    uc_reg_write(uc, UC_X86_REG_RAX, &r);
-    rip += 3;
-    uc_reg_write(uc, UC_X86_REG_RIP, &rip);
+    guest_hypercall_return(uc, (uint64_t)ret);
     return true;
 }
 
@@ -87,13 +68,9 @@ static int env_setup_min(struct env *e, enum dmp_lp_hvcall insn, uint64_t log_si
     uint64_t log_off;
     if (dmp_lp_log_info(&e->j, &e->cfg_on, &log_off) != 0 || log_off != OFF_LOG)
         return -1;
-    if (uc_open(UC_ARCH_X86, UC_MODE_64, &e->uc) != UC_ERR_OK)
+    if (!(e->uc = guest_cpu_open(CODE, 0x2000)))
         return -1;
-    uc_mem_map(e->uc, CODE, 0x2000, UC_PROT_ALL);
-    uc_mem_map(e->uc, STACK - 0x10000, 0x20000, UC_PROT_READ | UC_PROT_WRITE);
-    uc_mem_map(e->uc, DATA, 0x1000, UC_PROT_READ | UC_PROT_WRITE);
     uc_mem_map(e->uc, PCPU, 0x2000, UC_PROT_READ | UC_PROT_WRITE);
-    uc_mem_map(e->uc, RET_SENTINEL, 0x1000, UC_PROT_ALL);
     uc_mem_write(e->uc, CODE, e->j.stub_new, e->j.stub_len);
     uint64_t base = PCPU, gs = PCPU;
     uc_mem_write(e->uc, PCPU + OFF_THIS_CPU, &base, 8);
@@ -157,22 +134,7 @@ static const int regs[] = { UC_X86_REG_RAX, UC_X86_REG_RBX, UC_X86_REG_RCX, UC_X
  * not return to the caller with the stack balanced. */
 static int run(struct env *e, uint64_t entry, const uint64_t *in, uint64_t *out)
 {
-    uint64_t rsp = STACK - 8, ret = RET_SENTINEL;
-    uc_mem_write(e->uc, rsp, &ret, 8);
-    uc_reg_write(e->uc, UC_X86_REG_RSP, &rsp);
-    for (size_t i = 0; i < NREGS; i++)
-        uc_reg_write(e->uc, regs[i], &in[i]);
-    uint64_t rip = entry, sp;
-    /* Unicorn stops after an invalid-instruction hook: resume, a bounded number of times. */
-    for (int n = 0; n < 8 && rip != RET_SENTINEL; n++) {
-        if (uc_emu_start(e->uc, rip, RET_SENTINEL, 0, 100000) != UC_ERR_OK)
-            return -1;
-        uc_reg_read(e->uc, UC_X86_REG_RIP, &rip);
-    }
-    uc_reg_read(e->uc, UC_X86_REG_RSP, &sp);
-    for (size_t i = 0; i < NREGS; i++)
-        uc_reg_read(e->uc, regs[i], &out[i]);
-    return rip == RET_SENTINEL && sp == STACK ? 0 : -1;
+    return guest_cpu_call(e->uc, entry, regs, in, out, NREGS);
 }
 
 static void fill_regs(uint64_t *r)
@@ -245,16 +207,16 @@ static void test_section(enum dmp_lp_hvcall insn, int64_t answer, bool all)
     CHECK(store(&e, DATA + 24, 0, 0x66, DMP_HV_OP(9, 8, 0), &rax) == 0);
     CHECK_EQ_U64(rax, (uint64_t)-EINVAL);
     CHECK_EQ_U64(log_count(&e), 3);
-    CHECK_EQ_U64(e.hv.calls, 0);
+    CHECK_EQ_U64(e.hv.hc.calls, 0);
     /* leave: one FLUSH with the log; whatever Xen leaves is stored in order. */
     e.hv = (struct hv){ .answer = answer, .all = all };
     CHECK(call_hook(&e, e.leave) == 0);
-    CHECK_EQ_U64(e.hv.calls, 1);
-    CHECK_EQ_U64(e.hv.rax, DMP_FASTPATH_HYPERCALL);
-    CHECK_EQ_U64(e.hv.rdi, DMP_XEN_OP_FLUSH);   /* dmpxen/abi.h: what stub_log.S hard-codes */
-    CHECK_EQ_U64(e.hv.rsi, LOG + 16);
-    CHECK_EQ_U64(e.hv.rdx, 3);
-    CHECK_EQ_U64(e.hv.r10, 0);
+    CHECK_EQ_U64(e.hv.hc.calls, 1);
+    CHECK_EQ_U64(e.hv.hc.rax, DMP_FASTPATH_HYPERCALL);
+    CHECK_EQ_U64(e.hv.hc.rdi, DMP_XEN_OP_FLUSH);   /* dmpxen/abi.h: what stub_log.S hard-codes */
+    CHECK_EQ_U64(e.hv.hc.rsi, LOG + 16);
+    CHECK_EQ_U64(e.hv.hc.rdx, 3);
+    CHECK_EQ_U64(e.hv.hc.r10, 0);
     CHECK_EQ_U64(mem64(&e, DATA + 8), 0x44);    /* the later store wins */
     CHECK_EQ_U64(mem64(&e, DATA + 16), 0x33);
     CHECK_EQ_U64(log_count(&e), 0);
@@ -262,7 +224,7 @@ static void test_section(enum dmp_lp_hvcall insn, int64_t answer, bool all)
     /* After the section stores are made directly again. */
     CHECK(store(&e, DATA, 0x11, 0x77, OP8, &rax) == 0 && rax == 0);
     CHECK_EQ_U64(mem64(&e, DATA), 0x77);
-    CHECK_EQ_U64(e.hv.calls, 1);
+    CHECK_EQ_U64(e.hv.hc.calls, 1);
     env_free(&e);
 }
 
@@ -291,12 +253,12 @@ static void test_contexts(void)
         CHECK_EQ_U64(log_count(&e), 1);
         CHECK_EQ_U64(log_active(&e), 1);
     }
-    CHECK_EQ_U64(e.hv.calls, 0);
+    CHECK_EQ_U64(e.hv.hc.calls, 0);
     /* Back in the owner's context the section ends normally. */
     set_preempt(&e, 1);
     e.hv = (struct hv){ .all = true };
     CHECK(call_hook(&e, e.leave) == 0);
-    CHECK_EQ_U64(e.hv.calls, 1);
+    CHECK_EQ_U64(e.hv.hc.calls, 1);
     CHECK_EQ_U64(mem64(&e, DATA), 0x1);
     env_free(&e);
 }
@@ -312,8 +274,8 @@ static void test_full_and_drain(void)
     e.hv = (struct hv){ .all = true };
     for (uint64_t i = 0; i < 5; i++)
         CHECK(store(&e, DATA + 8 * i, 0, 0x10 + i, OP8, &rax) == 0 && rax == 0);
-    CHECK_EQ_U64(e.hv.calls, 1);                /* the fifth store flushed the full log */
-    CHECK_EQ_U64(e.hv.rdx, 4);
+    CHECK_EQ_U64(e.hv.hc.calls, 1);                /* the fifth store flushed the full log */
+    CHECK_EQ_U64(e.hv.hc.rdx, 4);
     CHECK_EQ_U64(log_count(&e), 1);
     CHECK_EQ_U64(mem64(&e, LOG + 16), DATA + 32);
     for (uint64_t i = 0; i < 4; i++)
@@ -323,8 +285,8 @@ static void test_full_and_drain(void)
     uint64_t off = 0;
     uc_mem_write(e.uc, e.cfg_on, &off, 8);
     CHECK(store(&e, DATA + 40, 0, 0x99, OP8, &rax) == 0 && rax == 0);
-    CHECK_EQ_U64(e.hv.calls, 2);
-    CHECK_EQ_U64(e.hv.rdx, 1);
+    CHECK_EQ_U64(e.hv.hc.calls, 2);
+    CHECK_EQ_U64(e.hv.hc.rdx, 1);
     CHECK_EQ_U64(mem64(&e, DATA + 32), 0x14);
     CHECK_EQ_U64(mem64(&e, DATA + 40), 0x99);
     CHECK_EQ_U64(log_count(&e), 0);
@@ -353,7 +315,7 @@ static void test_min_flush(void)
         CHECK(store(&e, DATA, 0, 0x999 + (uint64_t)round, OP8, &rax) == 0);   /* same word again */
         CHECK_EQ_U64(mem64(&e, DATA + 8), 0);
         CHECK(call_hook(&e, e.leave) == 0);
-        CHECK_EQ_U64(e.hv.calls, (uint64_t)round);    /* 2+1 entries: none; 5+1: one */
+        CHECK_EQ_U64(e.hv.hc.calls, (uint64_t)round);    /* 2+1 entries: none; 5+1: one */
         CHECK_EQ_U64(mem64(&e, DATA), 0x999 + (uint64_t)round);
         for (uint64_t i = 1; i < n; i++)
             CHECK_EQ_U64(mem64(&e, DATA + 8 * i), 0x100 * (round + 1) + i);

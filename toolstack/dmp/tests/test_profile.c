@@ -10,17 +10,16 @@ static const uint64_t no_totals[DMP_TRAP_KIND_NR];
 
 static char *render_json(const struct dmp_profile *p, size_t top, dmp_profile_symbolizer sym)
 {
-    char *mem = NULL;
-    size_t len = 0;
-    FILE *f = open_memstream(&mem, &len);
     struct dmp_json j;
-    dmp_json_init(&j, f, false);
+    CHECK(dmp_json_init_mem(&j, false) == 0);
     dmp_json_obj_begin(&j);
     dmp_profile_json(&j, p, top, 2.0, sym, NULL);
     dmp_json_obj_end(&j);
     CHECK(dmp_json_finish(&j) == 0);
-    fclose(f);
-    CHECK(dmp_json_validate(mem, strlen(mem)) == 0);
+    size_t len;
+    char *mem = dmp_json_mem_take(&j, &len);
+    CHECK(mem != NULL && len == strlen(mem));
+    CHECK(dmp_json_validate(mem, len) == 0);
     return mem;
 }
 

@@ -1,9 +1,9 @@
 /* The reports of the DMP operations (dmp/report.h): reading them back as dmpd does, and each
  * writer's output for known results, byte for byte as the commands printed it before the
  * writers moved into the library (the lab scenarios parse it), read back where dmpd reads it. */
-#include "dmp/json_path.h"
 #include "dmp/report.h"
 #include "dmpcommon/json.h"
+#include "dmpcommon/json_read.h"
 #include "dmpcommon/test.h"
 #include "dmpcommon/util.h"
 
@@ -37,11 +37,8 @@ static char *profile_report(double seconds)
     dmp_profile_sort(&p);
     p.domid = 3;
     p.nr_vcpus = 1;
-    char *mem = NULL;
-    size_t len = 0;
-    FILE *f = open_memstream(&mem, &len);
     struct dmp_json j;
-    dmp_json_init(&j, f, true);
+    CHECK(dmp_json_init_mem(&j, true) == 0);
     dmp_json_obj_begin(&j);
     DMP_JSON_KV(&j, "name", dmp_json_str, "a \"quoted\" name [x]");
     DMP_JSON_KV(&j, "interrupted", dmp_json_bool, false);
@@ -52,9 +49,10 @@ static char *profile_report(double seconds)
     dmp_json_obj_end(&j);
     dmp_json_obj_end(&j);
     CHECK(dmp_json_finish(&j) == 0);
-    fputc('\n', f);
-    fclose(f);
+    fputc('\n', j.out);   /* as the command ends its report */
     dmp_profile_free(&p);
+    char *mem = dmp_json_mem_take(&j, NULL);
+    CHECK(mem != NULL);
     return mem;
 }
 
@@ -81,24 +79,29 @@ static void test_read(void)
     CHECK_EQ_U64(rips[3], 0xffffffff8107e6efull);
     CHECK_EQ_U64(dmp_report_profile_hot(r, strlen(r), rips, 2, err, sizeof(err)), 2);
 
-    /* Reader details on the same document. */
-    const char *v;
-    size_t vl;
-    CHECK(dmp_jr_find(r, strlen(r), "perfc_window.calls to shadow_fault", &v, &vl) == 0);
-    CHECK(vl == 4 && memcmp(v, "7564", 4) == 0);
+    /* The reader dmpd uses (dmpcommon/json_read.h), on the same document. */
+    struct dmp_jdoc *doc = NULL;
+    CHECK(dmp_jdoc_parse(r, strlen(r), &doc, err, sizeof(err)) == 0);
+    const struct dmp_jval *root = dmp_jroot(doc);
+    CHECK_STREQ(dmp_jnum_text(dmp_jpath(root, "perfc_window.calls to shadow_fault")), "7564");
     char s[64];
-    CHECK(dmp_jr_str(r, strlen(r), "entries[0].kind", s, sizeof(s)) == 0);
+    CHECK(dmp_jstr_copy(dmp_jpath(root, "entries[0].kind"), s, sizeof(s)) == 6);
     CHECK_STREQ(s, "invlpg");
-    CHECK(dmp_jr_str(r, strlen(r), "name", s, sizeof(s)) == -EINVAL);   /* escapes: refused */
-    CHECK(dmp_jr_find(r, strlen(r), "entries[6]", &v, &vl) == -ENOENT);
-    CHECK(dmp_jr_find(r, strlen(r), "entries", &v, &vl) == 0 && v[0] == '[' && v[vl - 1] == ']');
-    CHECK(dmp_jr_find(r, strlen(r), "totals.nope", &v, &vl) == -ENOENT);
-    CHECK(dmp_jr_find(r, strlen(r), "name.x", &v, &vl) == -ENOENT);
+    /* Escapes come back unescaped: the name as the writer was given it. */
+    CHECK(dmp_jstr_copy(dmp_jget(root, "name"), s, sizeof(s)) == 19);
+    CHECK_STREQ(s, "a \"quoted\" name [x]");
+    CHECK(dmp_jstr_copy(dmp_jget(root, "name"), s, 19) == -ERANGE);   /* no room for the NUL */
+    CHECK(dmp_jpath(root, "entries[6]") == NULL);
+    CHECK(dmp_jtype(dmp_jget(root, "entries")) == DMP_JARR);
+    CHECK_EQ_U64(dmp_jcount(dmp_jget(root, "entries")), 6);
+    CHECK(dmp_jpath(root, "totals.nope") == NULL);
+    CHECK(dmp_jpath(root, "name.x") == NULL);
     bool b = true;
-    CHECK(dmp_jr_bool(r, strlen(r), "interrupted", &b) == 0 && !b);
+    CHECK(dmp_jbool(dmp_jget(root, "interrupted"), &b) == 0 && !b);
     uint64_t u;
-    CHECK(dmp_jr_u64(r, strlen(r), "domid", &u) == 0 && u == 3);
-    CHECK(dmp_jr_u64(r, strlen(r), "name", &u) == -EINVAL);   /* a string is not a number */
+    CHECK(dmp_ju64(dmp_jget(root, "domid"), &u) == 0 && u == 3);
+    CHECK(dmp_ju64(dmp_jget(root, "name"), &u) == -EINVAL);   /* a string is not a number */
+    dmp_jdoc_free(doc);
     free(r);
 
     /* Zero-length window and broken documents are refused with a reason. */
@@ -112,10 +115,13 @@ static void test_read(void)
     const char *nokind = "{\"seconds\": 5.0, \"totals\": {\"pt_write\": 3}}";
     CHECK(dmp_report_profile_rate(nokind, strlen(nokind), &rate, &ev, &secs, err, sizeof(err)) == -EINVAL);
     CHECK(strstr(err, "totals.pf_fixed") != NULL);
-    /* Unterminated input does not make the reader run off the buffer. */
+    /* Unterminated input does not make the reader run off the buffer: it is refused whole. */
     const char *cut = "{\"a\": [1, 2, {\"b\": \"x";
-    CHECK(dmp_jr_find(cut, strlen(cut), "a[2].b", &v, &vl) == -ENOENT);
-    CHECK(dmp_jr_find(cut, 5, "a", &v, &vl) == -ENOENT);
+    doc = (struct dmp_jdoc *)1;
+    CHECK(dmp_jdoc_parse(cut, strlen(cut), &doc, err, sizeof(err)) == -EINVAL && doc == NULL);
+    CHECK(dmp_jdoc_parse(cut, 5, &doc, err, sizeof(err)) == -EINVAL && doc == NULL);
+    CHECK(dmp_report_profile_hot(cut, strlen(cut), rips, 8, err, sizeof(err)) == -EINVAL);
+    CHECK(strstr(err, "not valid JSON") != NULL);
 
     /* patch --json */
     const char *p1 = "{\n  \"domain\": \"lp\",\n  \"domid\": 3,\n  \"mode\": \"passthrough\",\n"
@@ -268,18 +274,12 @@ static void test_status_unpatch(void)
     CHECK(strstr(t, "fastpath_error") == NULL);
     free(t);
 
-    struct dmp_unpatch_result u;
-    memset(&u, 0, sizeof(u));
+    struct dmp_unpatch_result u = {
+        .mode = "passthrough", .journal_source = "file", .sites = 171, .restored = 170,
+        .rip_waits = 2, .paused_sites_secs = 0.05, .paused_stubs_secs = 0.002, .total_secs = 0.4,
+        .fastpath_rc = 1,
+    };
     dmp_patch_target_init(&u.dom, 7, "lp", "", NULL);
-    snprintf(u.mode, sizeof(u.mode), "passthrough");
-    snprintf(u.journal_source, sizeof(u.journal_source), "file");
-    u.sites = 171;
-    u.restored = 170;
-    u.rip_waits = 2;
-    u.paused_sites_secs = 0.05;
-    u.paused_stubs_secs = 0.002;
-    u.total_secs = 0.4;
-    u.fastpath_rc = 1;
     t = WRITE(dmp_report_unpatch_json, &u);
     CHECK_STREQ(t, "{\n  \"domain\": \"lp\",\n  \"sites\": 171,\n  \"restored\": 170,\n"
                    "  \"journal_source\": \"file\",\n  \"rip_waits\": 2,\n"

@@ -4,6 +4,7 @@
  * reached (exit 1), on a Xen host domain 32000 does not exist (exit 2); either way the failure
  * must come back through the files and the wait status, and the daemon must not block. */
 #include "dmp/worker.h"
+#include "dmpcommon/clock.h"
 #include "dmpcommon/test.h"
 #include "dmpcommon/util.h"
 
@@ -12,15 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
-
-static uint64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
 
 static void run(enum dmp_worker_op op, const char *dir, const char *want_prefix)
 {
@@ -31,14 +24,14 @@ static void run(enum dmp_worker_op op, const char *dir, const char *want_prefix)
                                   .out_path = out, .err_path = errp };
     struct dmp_worker w;
     char err[256];
-    uint64_t t0 = now_ms();
+    uint64_t t0 = dmp_mono_ms();
     CHECK(dmp_worker_start(&w, &job, t0, t0 + 60000, err, sizeof(err)) == 0);
     CHECK(w.pid > 0);
     int status = 0;
     enum dmp_worker_state st = DMP_WORKER_RUNNING;
     /* Polled, as the daemon's tick does: no call blocks. */
     for (int i = 0; i < 3000 && st == DMP_WORKER_RUNNING; i++) {
-        st = dmp_worker_poll(&w, now_ms(), &status);
+        st = dmp_worker_poll(&w, dmp_mono_ms(), &status);
         if (st == DMP_WORKER_RUNNING)
             usleep(10000);
     }

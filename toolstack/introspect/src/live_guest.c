@@ -6,7 +6,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <sys/mman.h>
 #include <xenctrl.h>
 #include <xenforeignmemory.h>
@@ -42,13 +41,6 @@ struct dmp_live {
     bool have_kernel;
     char last_err[320];   /* room for "domain N: " + the vmem message */
 };
-
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 /* ---- frame mapper over libxenforeignmemory ---- */
 
@@ -466,7 +458,7 @@ int dmp_live_find_kernel(struct dmp_live *l, struct dmp_live_kernel *out, char *
             (void)dmp_live_unpause(l);
         return vrc;
     }
-    double t0 = now();
+    double t0 = dmp_mono_s();
     /* Every vCPU's page tables map the kernel the same way; the first that shows it wins. A
      * scan that could not read guest memory (dom0's failure, not the guest's) is tried once
      * more before giving up. */
@@ -489,7 +481,7 @@ int dmp_live_find_kernel(struct dmp_live *l, struct dmp_live_kernel *out, char *
         dmp_vmem_set_root(&l->vm, k.cr3, k.ptw_flags);
         prc = dmp_vmem_pin_root(&l->vm);
     }
-    k.secs_scan = now() - t0;
+    k.secs_scan = dmp_mono_s() - t0;
     if (paused_here) {
         int urc = dmp_live_unpause(l);
         if (urc)
@@ -514,11 +506,11 @@ int dmp_live_find_kernel(struct dmp_live *l, struct dmp_live_kernel *out, char *
                         (unsigned long long)k.map.runs[i].end, strerror(-rc));
     }
 
-    t0 = now();
+    t0 = dmp_mono_s();
     char kerr[512] = "";
     l->last_err[0] = 0;
     int rc = dmp_ksyms_recover(l->ki, &l->ks, kerr, sizeof(kerr));
-    k.secs_ksyms = now() - t0;
+    k.secs_ksyms = dmp_mono_s() - t0;
     if (rc)
         return dmp_errf(err, errlen, rc,
                     "domain %u: no kallsyms tables found in guest kernel memory (scanned "

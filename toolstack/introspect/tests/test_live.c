@@ -492,6 +492,14 @@ static void test_kernel_scan_and_ksyms(void)
             if (cv.sym_get(cv.ctx, i, &f) == 0 && strcmp(f.name, "fn299") == 0)
                 seen = f.size == 1;
         CHECK(seen);
+        /* Trimming is the live view's choice: the plain view keeps kallsyms' sizes. */
+        struct dmp_codeview raw;
+        CHECK_EQ_U64(dmp_cv_from_kimage(&raw, k, s), 0);
+        CHECK_EQ_U64(dmp_cv_by_name(&raw, "fn299", &f), 0);
+        CHECK(f.size > 0x100);
+        CHECK_EQ_U64(dmp_cv_func_at(&raw, KTEXT + 0x1000 + 64 * 299 + 0x100, &f), 0);
+        CHECK_STREQ(f.name, "fn299");
+        dmp_cv_release(&raw);
         struct dmp_sites sites;
         CHECK_EQ_U64(dmp_classify_all(&cv, &sites), 0);
         if (sites.insns_decoded >= 40000) fprintf(stderr, "  decoded %zu\n", sites.insns_decoded);

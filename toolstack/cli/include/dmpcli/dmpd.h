@@ -23,6 +23,7 @@ struct dmpd_service {
     unsigned int interval_ms;   /* period of tick(); 0 for none */
     /* Load configuration and persistent state; a failure stops the daemon with err shown. */
     int (*init)(struct dmpd *d, void **state, char *err, size_t errlen);
+    /* now_ms: the monotonic clock of ticks and deadlines, dmp_mono_ms() (dmpcommon/clock.h). */
     void (*tick)(struct dmpd *d, void *state, uint64_t now_ms);
     /* argv[0] is the verb. Write the reply body to out; return a DMP_EXIT_* code. */
     int (*request)(struct dmpd *d, void *state, int argc, char **argv, FILE *out);
@@ -36,9 +37,6 @@ const char *dmpd_state_dir(const struct dmpd *d);     /* persistent state lives 
 const char *dmpd_config_path(const struct dmpd *d);
 struct xs_handle *dmpd_xs(struct dmpd *d);            /* NULL when run without Xen (tests) */
 struct xc_interface_core *dmpd_xch(struct dmpd *d);
-/* The clock of ticks and deadlines: dmp_mono_ms() (dmpcommon/clock.h), which new code calls
- * directly; kept for the services that still use this name. */
-uint64_t dmpd_now_ms(void);
 
 /* Structured log line (one JSON object per line on stderr, plus the log file if any):
  * {"t":<ms>,"service":"...","event":"...","msg":"..."}. */

@@ -4,8 +4,9 @@
  * the commands, the daemon and the lab scenarios that parse the output is in one place.
  *
  * Writers print one pretty-printed object and a newline to f; 0, or -EIO when the document
- * could not be completed. Readers take a whole report (validated first) and return 0 or
- * -EINVAL with a message naming what is missing. */
+ * could not be completed. Readers parse a whole report at once with dmpcommon's JSON reader
+ * (a report that is not valid JSON is refused as a whole) and return 0 or -EINVAL with a
+ * message naming what is missing (-ENOMEM when memory runs out). */
 #ifndef DMP_REPORT_H
 #define DMP_REPORT_H
 

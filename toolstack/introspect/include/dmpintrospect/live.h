@@ -260,8 +260,9 @@ struct dmp_ksyms *dmp_live_ksyms(struct dmp_live *);
 /* Padding at least this long at a function's end is not code. */
 #define DMP_LIVE_PAD_TRIM 4096
 
-/* dmp_cv_from_kimage's view with every text symbol's size trimmed of a trailing run of int3
- * (0xcc) or zero padding of DMP_LIVE_PAD_TRIM bytes or more. kallsyms sizes run to the next
+/* dmp_cv_from_kimage_trimmed(cv, ki, ks, DMP_LIVE_PAD_TRIM): every text symbol's size trimmed
+ * of a trailing run of int3 (0xcc) or zero padding of DMP_LIVE_PAD_TRIM bytes or more, and
+ * addresses in that run in no function. kallsyms sizes run to the next
  * symbol, and the 6.1 text has megabyte-long alignment gaps (before __entry_text_end, the SRSO
  * alias thunks, _etext ...) that would otherwise be decoded one int3 at a time: millions of
  * useless instructions, about 0.5 GB of decoder records, which does not fit a small dom0.
