@@ -39,7 +39,7 @@ class LabTest:
 
     def __init__(self, name, scenario, timeout, opts, lineno):
         self.name, self.scenario, self.timeout = name, scenario, timeout
-        self.env, self.mem, self.boot, self.cpus = [], 2048, None, 1
+        self.env, self.mem, self.boot, self.cpus, self.platform = [], 2048, None, 1, "svm"
         self.expect_exit, self.expect, self.boots = 0, [], None
         where = f"{REGISTRY}:{lineno}"
         i = 0
@@ -59,6 +59,10 @@ class LabTest:
                 self.boot = v
             elif o == "--cpus":
                 self.cpus = int(v)
+            elif o == "--platform":
+                if v not in ("svm", "vmx"):
+                    raise SystemExit(f"{where}: --platform is svm or vmx, not '{v}'")
+                self.platform = v
             elif o == "--expect-exit":
                 self.expect_exit = int(v)
             elif o == "--expect":
@@ -107,13 +111,15 @@ class Suite:
         self.lock = threading.Lock()
 
     # ---- recording ----
-    def record(self, name, ok, seconds, attempts=1, where="", note=""):
+    def record(self, name, ok, seconds, attempts=1, where="", note="", skipped=False):
         with self.lock:
             if name not in self.results:
                 self.order.append(name)
-            self.results[name] = dict(ok=ok, seconds=seconds, attempts=attempts, where=where, note=note)
-        word = "PASS" if ok else "FAIL"
-        log(f"{word} {name} ({seconds}s{', attempt ' + str(attempts) if attempts > 1 else ''})")
+            self.results[name] = dict(ok=ok, skipped=skipped, seconds=seconds, attempts=attempts,
+                                      where=where, note=note)
+        word = "SKIP" if skipped else "PASS" if ok else "FAIL"
+        why = f": {note}" if skipped else ""
+        log(f"{word} {name} ({seconds}s{', attempt ' + str(attempts) if attempts > 1 else ''}){why}")
 
     # ---- plain steps ----
     def step(self, name, argv):
@@ -140,11 +146,16 @@ class Suite:
         blog = os.path.join(LOGS, f"boot-{boot_id}.log")
         t0 = time.time()
         with open(blog, "w") as out:
-            subprocess.call(["tests/lab/run.sh", "--plan", plan, "--run-id", boot_id, "--mem", str(mem)],
+            subprocess.call(["tests/lab/run.sh", "--plan", plan, "--run-id", boot_id, "--mem", str(mem),
+                             "--platform", tests[0].platform],
                             cwd=TOP, stdout=out, stderr=subprocess.STDOUT)
         wall = round(time.time() - t0)
         failed = []
         for t in tests:
+            why = read_text(os.path.join(t.rundir, "skipped")).strip()
+            if why:
+                self.record(t.name, True, 0, attempt, boot_id, why, skipped=True)
+                continue
             ok, why = self.judge(t, blog)
             secs = read_int(os.path.join(t.rundir, "elapsed"), wall)
             with open(os.path.join(LOGS, t.name + ".log"), "a" if attempt > 1 else "w") as out:
@@ -186,12 +197,16 @@ class Suite:
             for i, extra in enumerate(t.boots or [None]):
                 run_id = t.name if extra is None else f"{t.name}-{i + 1}"
                 argv = ["tests/lab/run.sh", "--scenario", t.scenario, "--timeout", str(t.timeout),
-                        "--run-id", run_id, "--mem", str(t.mem)]
+                        "--run-id", run_id, "--mem", str(t.mem), "--platform", t.platform]
                 for kv in t.env + ([extra] if extra else []):
                     argv += ["--set", kv]
                 out.flush()
                 p = subprocess.run(argv, cwd=TOP, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
                 out.write(p.stdout)
+                if p.returncode == 77:
+                    why = read_text(os.path.join(RUNS, run_id, "skipped")).strip()
+                    self.record(t.name, True, 0, attempt, "alone", why, skipped=True)
+                    return True
                 if p.returncode != t.expect_exit:
                     ok, why = False, f"{run_id}: exit {p.returncode}, expected {t.expect_exit}"
                     break
@@ -281,9 +296,14 @@ def main():
     ap.add_argument("--only", nargs="+", metavar="TEST", help="run only these lab tests (after the build)")
     ap.add_argument("--no-unit", action="store_true", help="skip the unit, sanitizer and fuzz steps")
     ap.add_argument("--list", action="store_true", help="list the lab tests and their boots, then exit")
+    ap.add_argument("--platform", choices=("svm", "vmx"),
+                    help="run every selected lab test on this platform (default: each test's own)")
     args = ap.parse_args()
 
     tests = read_registry()
+    if args.platform:
+        for t in tests:
+            t.platform = args.platform
     if args.only:
         unknown = set(args.only) - {t.name for t in tests}
         if unknown:
@@ -293,10 +313,11 @@ def main():
     boots, by_group = [], {}
     for t in tests:
         if t.boot:
-            if t.boot not in by_group:
-                by_group[t.boot] = []
-                boots.append(("boot-" + t.boot, by_group[t.boot]))
-            by_group[t.boot].append(t)
+            key = t.boot + ("" if t.platform == "svm" else "-" + t.platform)
+            if key not in by_group:
+                by_group[key] = []
+                boots.append(("boot-" + key, by_group[key]))
+            by_group[key].append(t)
         else:
             boots.append((None, [t]))
     if args.list:
@@ -332,10 +353,11 @@ def main():
     total = round(time.time() - t_start)
     report(suite, jobs, total)
     failed = [n for n in suite.order if not suite.results[n]["ok"]]
+    skipped = [n for n in suite.order if suite.results[n].get("skipped")]
     if failed:
         log("failed: " + " ".join(failed))
-    passed = len(suite.order) - len(failed)
-    print(f"suite: {passed} passed, {len(failed)} failed in {total // 60} min {total % 60} s")
+    passed = len(suite.order) - len(failed) - len(skipped)
+    print(f"suite: {passed} passed, {len(failed)} failed, {len(skipped)} skipped in {total // 60} min {total % 60} s")
     return 1 if failed else 0
 
 
@@ -363,7 +385,8 @@ def report(suite, jobs, total):
     rows = []
     for n in suite.order:
         r = suite.results[n]
-        rows.append((n, "ok" if r["ok"] else "FAIL", r["seconds"], r["attempts"], r["where"]))
+        res = "skip" if r.get("skipped") else "ok" if r["ok"] else "FAIL"
+        rows.append((n, res, r["seconds"], r["attempts"], r["where"]))
     print("\n test                         result  seconds  attempts  boot")
     for n, res, s, a, w in rows:
         print(f" {n:28} {res:6} {s:8}  {a:8}  {w}")

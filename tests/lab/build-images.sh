@@ -25,7 +25,9 @@ copy_with_libs() {
     done
 }
 
-dom0_modules="xen-evtchn xen-gntdev xen-gntalloc xen-privcmd xenfs virtio_pci 9pnet_virtio 9p xen-blkback loop"
+# virtio and 9p: the host share under QEMU; ata_piix and sd_mod: the input and results disks
+# under Bochs (tests/lab/vmx.sh).
+dom0_modules="xen-evtchn xen-gntdev xen-gntalloc xen-privcmd xenfs virtio_pci 9pnet_virtio 9p xen-blkback loop ata_piix sd_mod"
 xen_tools="xl xenstored xenconsoled xenconsole xen-init-dom0 xenperf xen-memshare xenpaging"
 dom0_inputs=("$0" "$TOP/tests/lab/dom0/init" /usr/bin/busybox "/boot/vmlinuz-$KREL" /usr/libexec/xen-qemu-system-i386)
 for t in $xen_tools; do dom0_inputs+=("/usr/lib/xen-4.17/bin/$t"); done

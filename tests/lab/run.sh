@@ -10,12 +10,15 @@ set -euo pipefail
 
 usage() {
     cat <<USAGE
-usage: tests/lab/run.sh [--scenario NAME | --plan FILE] [--timeout SECS] [--mem MB] [--interactive] [--quiet]
+usage: tests/lab/run.sh [--scenario NAME | --plan FILE] [--platform svm|vmx] [--timeout SECS] [--mem MB]
+                       [--interactive] [--quiet]
   --scenario NAME   tests/lab/scenarios/NAME.sh, run in dom0 (default: smoke)
   --plan FILE       several tests in one boot, one per line: NAME SCENARIO TIMEOUT [KEY=VALUE ...]
                     (each bounded by its TIMEOUT inside dom0, then cleaned up after)
   --timeout SECS    bound on the whole run, boot included (default: 900; with --plan: the
-                    sum of the tests' timeouts plus 300)
+                    sum of the tests' timeouts plus 300 on svm, 900 on vmx)
+  --platform P      svm: AMD SVM + NPT under QEMU TCG (default); vmx: Intel VT-x + EPT under
+                    Bochs (corei7_skylake_x), booted from an ISO (also LAB_PLATFORM=...)
   --mem MB          memory of the emulated host (default: 2048; dom0 gets 768)
   --set KEY=VALUE   environment for the scenario (repeatable), e.g. --set WORKLOAD_SCALE=0.5
   --run-id ID       name of the result directory build/lab/runs/ID (default: time-scenario-pid);
@@ -24,12 +27,13 @@ usage: tests/lab/run.sh [--scenario NAME | --plan FILE] [--timeout SECS] [--mem 
 USAGE
 }
 
-scenario=smoke timeout= mem=2048 interactive=0 quiet=0 env=() run= plan=
+scenario=smoke timeout= mem=2048 interactive=0 quiet=0 env=() run= plan= platform=${LAB_PLATFORM:-svm}
 valid_set() { [[ $1 =~ ^[A-Z_][A-Z0-9_]*=[-A-Za-z0-9_.,:/]*$ ]]; }
 while [ $# -gt 0 ]; do
     case $1 in
         --scenario) scenario=${2:?}; shift 2 ;;
         --plan) plan=${2:?}; shift 2 ;;
+        --platform) platform=${2:?}; shift 2 ;;
         --timeout) timeout=${2:?}; shift 2 ;;
         --mem) mem=${2:?}; shift 2 ;;
         --set) valid_set "${2:-}" || die "--set wants KEY=VALUE, not '${2:-}'"
@@ -44,6 +48,7 @@ while [ $# -gt 0 ]; do
 done
 [ -z "$timeout" ] || [[ $timeout =~ ^[0-9]+$ ]] || die "--timeout must be a number of seconds, not '$timeout'"
 [[ $mem =~ ^[0-9]+$ ]] || die "--mem must be a number of MiB, not '$mem'"
+[[ $platform =~ ^(svm|vmx)$ ]] || die "--platform must be svm (QEMU, AMD SVM) or vmx (Bochs, Intel VT-x), not '$platform'"
 have_scenario() {
     [ -f "$TOP/tests/lab/scenarios/$1.sh" ] ||
         die "no scenario '$1' (have: $(cd "$TOP/tests/lab/scenarios" && ls ./*.sh | sed 's|./||;s|\.sh||' | grep -v 'lib$' | tr '\n' ' '))"
@@ -74,8 +79,10 @@ if [ -n "$plan" ]; then
     done < "$plan"
     [ ${#names[@]} -gt 0 ] || die "plan $plan has no tests"
     if [ -z "$timeout" ]; then
-        # Room for the boot and the shutdown on a loaded host, beyond the tests' own limits.
+        # Room for the boot and the shutdown on a loaded host, beyond the tests' own limits
+        # (Bochs takes about five minutes to reach dom0 on this machine kind).
         timeout=300
+        [ $platform = svm ] || timeout=900
         for l in "${limits[@]}"; do timeout=$((timeout + l)); done
     fi
 elif [ $interactive = 0 ]; then
@@ -85,6 +92,25 @@ elif [ $interactive = 0 ]; then
     names=("$run") scens=("$scenario") limits=(0) envs=("${env[*]:-}")
 fi
 timeout=${timeout:-900}
+
+# A scenario that cannot run on a platform says why in a line "# skip-<platform>: <reason>";
+# its test is reported as skipped (exit 77 alone, a 'skipped' file in a plan), never as passed.
+skip_reason() { sed -n "s/^# skip-$platform: //p" "$TOP/tests/lab/scenarios/$1.sh" | head -n 1; }
+keep=()
+for i in "${!names[@]}"; do
+    why=$(skip_reason "${scens[$i]}")
+    if [ -z "$why" ]; then keep+=("$i"); continue; fi
+    t="$LAB/runs/${names[$i]}"
+    rm -rf "$t"; mkdir -p "$t"
+    echo "$why" > "$t/skipped"
+    log "lab: ${names[$i]} (scenario '${scens[$i]}') skipped on $platform: $why"
+done
+if [ ${#keep[@]} = 0 ] && [ $interactive = 0 ]; then
+    exit 77
+fi
+kn=() ks=() kl=() ke=()
+for i in "${keep[@]}"; do kn+=("${names[$i]}") ks+=("${scens[$i]}") kl+=("${limits[$i]}") ke+=("${envs[$i]}"); done
+names=("${kn[@]}") scens=("${ks[@]}") limits=("${kl[@]}") envs=("${ke[@]}")
 
 [ $interactive = 1 ] && run=shell
 out="$LAB/runs/$run"
@@ -126,8 +152,10 @@ qemu=(qemu-system-x86_64 -machine q35 -accel "tcg,thread=$tcg_thread" -cpu "$cpu
       -virtfs "local,path=$LAB,mount_tag=lab,security_model=none,id=lab")
 
 if [ $interactive = 1 ]; then
+    [ $platform = svm ] || die "--interactive needs the svm platform (QEMU)"
     exec "${qemu[@]}" -nographic
 fi
+. "$TOP/tests/lab/vmx.sh"
 
 # Each test's part of the boot's console (Xen and dom0 lines between its markers, after the
 # boot's own lines up to dom0's start), so that a test's log tail is its own.
@@ -160,12 +188,18 @@ tails() {
 
 what=${plan:+plan $plan (${names[*]})}
 what=${what:-scenario \'$scenario\'}
-[ $quiet = 1 ] || log "lab run $run: $what (timeout ${timeout}s)"
+[ $quiet = 1 ] || log "lab run $run ($platform): $what (timeout ${timeout}s)"
 start=$(date +%s)
 set +e
-timeout -k 10 "$timeout" "${qemu[@]}" -display none -monitor none -serial "file:$out/serial.log" \
-    </dev/null >"$out/qemu.log" 2>&1
-qrc=$?
+if [ $platform = vmx ]; then
+    emu_log="$out/emulator.log"
+    vmx_run "$out" "$timeout"
+else
+    emu_log="$out/qemu.log"
+    timeout -k 10 "$timeout" "${qemu[@]}" -display none -monitor none -serial "file:$out/serial.log" \
+        </dev/null >"$emu_log" 2>&1
+    qrc=$?
+fi
 set -e
 elapsed=$(( $(date +%s) - start ))
 split_serial
@@ -177,8 +211,8 @@ for i in "${!names[@]}"; do
             echo "lab: run $run timed out after ${timeout}s (scenario '${scens[$i]}'${plan:+, test $n})" >&2
             trc=124
         else
-            echo "lab: run $run ended after ${elapsed}s without an exit code for '${scens[$i]}'${plan:+ (test $n)} (QEMU exit $qrc)" >&2
-            cat "$out/qemu.log" >&2
+            echo "lab: run $run ended after ${elapsed}s without an exit code for '${scens[$i]}'${plan:+ (test $n)} (emulator exit $qrc)" >&2
+            tail -n 30 "$emu_log" >&2
             trc=1
         fi
         [ $rc != 0 ] || rc=$trc

@@ -14,10 +14,12 @@ guest_config() {
         echo "ramdisk=\"$LAB_IMAGES/guest.cpio.gz\""
         # GUEST_VERBOSE=1: kernel info messages on the console (segfault lines name ip and address).
         local verbose=""; [ "${GUEST_VERBOSE:-0}" = 1 ] && verbose="loglevel=7 "
-        echo "extra=\"console=hvc0 quiet ${verbose}dmp.run=$run\""
+        # GUEST_CMDLINE: more kernel options for every guest (words joined by ':' in --set).
+        local more=""; [ -n "${GUEST_CMDLINE:-}" ] && more="$(echo "$GUEST_CMDLINE" | tr : ' ') "
+        echo "extra=\"console=hvc0 quiet ${verbose}${more}dmp.run=$run\""
         [ "$type" = pv ] || echo "hap=$hap"
         # TCG has no NRIP-save: without this the guest loops on RDTSCP emulation.
-        echo "tsc_mode=\"native\""
+        echo "tsc_mode=\"${GUEST_TSC_MODE:-native}\""
         echo "on_poweroff=\"destroy\""
         echo "on_crash=\"destroy\""
     } > "$cfg"

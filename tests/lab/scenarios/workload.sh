@@ -8,7 +8,7 @@ set -eu
 scale=${WORKLOAD_SCALE:-1}
 xl info | grep -E '^(xen_version|virt_caps)' > "$LAB_OUT/xl-info.txt"
 rc=0
-for mode in ${WORKLOAD_MODES:-pvh-shadow pvh-shadow-dmp pvh-hap pv}; do
+for mode in $(echo "${WORKLOAD_MODES:-pvh-shadow pvh-shadow-dmp pvh-hap pv}" | tr : " "); do
     case $mode in
         pvh-shadow|pvh-shadow-dmp) type=pvh hap=0 ;;
         pvh-hap) type=pvh hap=1 ;;

@@ -127,10 +127,12 @@ static const char *const perfc_names[] = {
     "shadow_fault handled as mmio",
     "shadow emulates invlpg",
 };
-static const struct { uint32_t idx; const char *name; } vmexits[] = {
-    { 0x13, "vmexit CR3 write" },
-    { 0x4e, "vmexit #PF" },
-    { 0x79, "vmexit INVLPG" },
+/* VMX counts CR3 writes only among all control-register accesses: there the value is an
+ * upper bound (dmpxen/perfc.h). */
+static const struct { enum dmp_exit_kind kind; const char *name; } vmexits[] = {
+    { DMP_EXIT_CR3_WRITE, "vmexit CR3 write" },
+    { DMP_EXIT_PF, "vmexit #PF" },
+    { DMP_EXIT_INVLPG, "vmexit INVLPG" },
 };
 
 static void perfc_window(struct dmp_json *j, const struct dmp_perfc_snapshot *a,
@@ -138,11 +140,11 @@ static void perfc_window(struct dmp_json *j, const struct dmp_perfc_snapshot *a,
 {
     dmp_json_key(j, "perfc_window");
     dmp_json_obj_begin(j);
+    DMP_JSON_KV(j, "vendor", dmp_json_str, dmp_hvm_vendor_name(a->vendor));
     for (size_t i = 0; i < sizeof(perfc_names) / sizeof(perfc_names[0]); i++)
         DMP_JSON_KV(j, perfc_names[i], dmp_json_i64, dmp_perfc_delta(a, b, perfc_names[i]));
     for (size_t i = 0; i < sizeof(vmexits) / sizeof(vmexits[0]); i++)
-        DMP_JSON_KV(j, vmexits[i].name, dmp_json_i64,
-                    dmp_perfc_delta_at(a, b, "vmexits", vmexits[i].idx));
+        DMP_JSON_KV(j, vmexits[i].name, dmp_json_i64, dmp_perfc_exits(a, b, vmexits[i].kind));
     DMP_JSON_KV(j, "vmexits", dmp_json_i64, dmp_perfc_delta(a, b, "vmexits"));
     dmp_json_obj_end(j);
 }
