@@ -17,6 +17,8 @@ DEB_PACKAGES=(
     libcapstone-dev libunicorn-dev libbpf-dev liblzma-dev zlib1g-dev libzstd-dev
     "linux-image-$GUEST_KERNEL_FLAVOUR" "linux-headers-$GUEST_KERNEL_FLAVOUR"
     busybox-static cpio kmod xz-utils zstd gnuplot-nox xenstore-utils qemu-system-xen seabios
+    # the VT-x platform (tests/lab/vmx.sh): Bochs and a GRUB ISO to boot our xen.gz from
+    bochs bochsbios vgabios bochs-sdl grub-pc-bin grub-common xorriso mtools
 )
 
 die() { echo "error: $*" >&2; exit 1; }

@@ -4,9 +4,13 @@
 Steps: the build, the unit tests (plain and under ASan+UBSan), the bounded fuzz run, the lab
 images, then every lab test of the registry tests/lab-tests.txt. Lab tests that name the same
 boot group share one boot of the lab (tests/lab/run.sh --plan), in registry order; the others
-get a boot each. Independent jobs run side by side as long as the CPUs they keep busy fit the
-machine (--jobs, default: the number of CPUs): a lab boot mostly keeps one emulated CPU busy,
-so two boots fill a 2-core machine where one would leave a core idle.
+get a boot each. Independent jobs run side by side as long as the host CPUs they take fit the
+machine (--jobs, default: the number of CPUs). A QEMU boot takes as many host CPUs as it
+emulates (LAB_SMP, 2): multi-threaded TCG runs each emulated CPU on its own host thread, and
+when two boots share too few cores, Xen's vCPUs spin on locks and TLB-flush acknowledgements
+held by a descheduled thread. CI measured it (2026-12-07, two 2-CPU boots on 2 cores): the
+DMP tests took 4.4-5.5 times as long as alone and the suite 80 minutes instead of 47. A Bochs
+boot (--platform vmx) is one thread and takes one CPU.
 
 A lab test that fails is run once more, alone in a fresh boot, and reported loudly: the
 emulated machine on a shared host is slow and its timing varies. A test that fails twice
@@ -39,7 +43,7 @@ class LabTest:
 
     def __init__(self, name, scenario, timeout, opts, lineno):
         self.name, self.scenario, self.timeout = name, scenario, timeout
-        self.env, self.mem, self.boot, self.cpus, self.platform = [], 2048, None, 1, "svm"
+        self.env, self.mem, self.boot, self.platform = [], 2048, None, "svm"
         self.expect_exit, self.expect, self.boots = 0, [], None
         where = f"{REGISTRY}:{lineno}"
         i = 0
@@ -57,8 +61,6 @@ class LabTest:
                 self.mem = int(v)
             elif o == "--boot":
                 self.boot = v
-            elif o == "--cpus":
-                self.cpus = int(v)
             elif o == "--platform":
                 if v not in ("svm", "vmx"):
                     raise SystemExit(f"{where}: --platform is svm or vmx, not '{v}'")
@@ -243,6 +245,11 @@ def tail(path, n=60):
         print("    " + line, file=sys.stderr)
 
 
+def host_cpus(t):
+    """Host CPUs a lab test's boot takes: one thread per emulated CPU under QEMU, one for Bochs."""
+    return 1 if t.platform == "vmx" else int(os.environ.get("LAB_SMP", "2"))
+
+
 def schedule(suite, jobs):
     """Run jobs as their dependencies allow, in list order, while their CPUs fit the cap.
     A job is a Job whose run() returns True/False; a False step fails its dependents."""
@@ -335,7 +342,7 @@ def main():
     jobs.append(Job("lab-build", 2, suite.step("lab-build", ["make", "lab"]), deps=["build"]))
     lab_jobs = []
     for b, ts in boots:
-        cpus = max(t.cpus for t in ts)
+        cpus = max(host_cpus(t) for t in ts)
         if b is None:
             t = ts[0]
             lab_jobs.append(Job(t.name, cpus, lambda t=t: lab_alone(suite, t), deps=["lab-build"]))

@@ -133,6 +133,11 @@ struct work {
     uint32_t flags;
 };
 
+enum dmp_guest_state dmp_guest_track_state(const struct dmp_guest_track *t)
+{
+    return t->retrying && t->state == DMP_GUEST_OK ? DMP_GUEST_STUCK : t->state;
+}
+
 /* Stall detection: update the guest's state (ok, stuck, no-balloon) from what its balloon
  * did since the last step. */
 static void observe(const struct dmp_policy_params *pp, const struct dmp_host_input *h,
@@ -152,6 +157,7 @@ static void observe(const struct dmp_policy_params *pp, const struct dmp_host_in
     if (g->balloon == DMP_BALLOON_ABSENT) {
         t->state = DMP_GUEST_NO_BALLOON;
         t->pushing = false;
+        t->retrying = false;
         return;
     }
     if (t->state == DMP_GUEST_NO_BALLOON) {
@@ -166,6 +172,7 @@ static void observe(const struct dmp_policy_params *pp, const struct dmp_host_in
             return;
         t->state = DMP_GUEST_OK;
         t->pushing = false;
+        t->retrying = true;
         w->flags |= DMP_DF_STUCK_RETRY;
     }
     /* A target we did not set (xl mem-set, or after a restart) starts a new push. */
@@ -182,11 +189,14 @@ static void observe(const struct dmp_policy_params *pp, const struct dmp_host_in
     }
     uint64_t from = t->push_from_kib, to = t->push_to_kib, act = g->actual_kib;
     bool toward = to > from ? act > from : act < from;
-    if (toward && absdiff(act, from) > tol)
+    if (toward && absdiff(act, from) > tol) {
         t->ever_moved = true;
+        t->retrying = false;
+    }
     if (absdiff(act, to) <= tol) {
         t->pushing = false;
         t->stuck_count = 0;
+        t->retrying = false;
         return;
     }
     if (now - t->push_start_ms < g->set.stuck_timeout_ms)
@@ -201,6 +211,7 @@ static void observe(const struct dmp_policy_params *pp, const struct dmp_host_in
     }
     t->stuck_count++;
     t->pushing = false;
+    t->retrying = false;
     w->just_stuck = true;
     if (!t->ever_moved && t->stuck_count >= pp->noballoon_after &&
         g->balloon != DMP_BALLOON_PRESENT) {
@@ -530,7 +541,7 @@ int dmp_policy_step(const struct dmp_policy_params *pp, const struct dmp_host_in
         d->ceiling_kib = w[i].ceiling;
         d->desired_kib = w[i].desired;
         d->wss = g->wss;
-        d->state = t->state;
+        d->state = dmp_guest_track_state(t);
         d->flags = w[i].flags | (overcommitted ? DMP_DF_OVERCOMMIT : 0);
 
         if (t->state == DMP_GUEST_NO_BALLOON)
@@ -613,8 +624,8 @@ int dmp_policy_step(const struct dmp_policy_params *pp, const struct dmp_host_in
         }
         s.sum_new_kib += nt;
         s.sum_actual_kib += g->actual_kib;
-        s.n_stuck += t->state == DMP_GUEST_STUCK;
-        s.n_no_balloon += t->state == DMP_GUEST_NO_BALLOON;
+        s.n_stuck += dmp_guest_track_state(t) == DMP_GUEST_STUCK;
+        s.n_no_balloon += dmp_guest_track_state(t) == DMP_GUEST_NO_BALLOON;
     }
     if (sum)
         *sum = s;

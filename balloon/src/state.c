@@ -19,14 +19,14 @@ void dmp_balloon_state_write(FILE *f, const struct dmp_balloon_saved *g)
             " seen_report=%d last_swap_in=%" PRIu64 " last_oom=%" PRIu64
             " primed=%d lv=%a ll=%a lu=%a fv=%a fl=%a fu=%a sv=%a sl=%a su=%a"
             " e_valid=%d e_bytes=%" PRIu64 " e_lower=%" PRIu64 " e_upper=%" PRIu64
-            " e_samples=%" PRIu64 " e_intervals=%u e_time=%" PRIu64 " e_sat=%d\n",
+            " e_samples=%" PRIu64 " e_intervals=%u e_time=%" PRIu64 " e_sat=%d retrying=%d\n",
             g->domid, g->name, (int)t->state, t->changed_once, t->last_change_ms,
             t->pushing, t->push_start_ms, t->push_from_kib, t->push_to_kib, t->retry_at_ms,
             t->stuck_count, t->ever_moved, t->seen_report, t->last_swap_in, t->last_oom,
             sm->primed, sm->latest.value, sm->latest.lower, sm->latest.upper, sm->fast.value,
             sm->fast.lower, sm->fast.upper, sm->slow.value, sm->slow.lower, sm->slow.upper,
             e->valid, e->bytes, e->lower, e->upper, e->samples, e->intervals, e->time_ms,
-            e->saturated);
+            e->saturated, t->retrying);
 }
 
 bool dmp_balloon_state_header_ok(const char *line)
@@ -87,6 +87,7 @@ int dmp_balloon_state_parse(char *line, struct dmp_balloon_saved *out)
         K("push_to_kib", t.push_to_kib);
         K("retry_at_ms", t.retry_at_ms);
         K("stuck_count", t.stuck_count);
+        K("retrying", t.retrying);
         K("ever_moved", t.ever_moved);
         K("seen_report", t.seen_report);
         K("last_swap_in", t.last_swap_in);

@@ -46,14 +46,15 @@ static void test_old_line(void)
     CHECK_EQ_U64(g.est.intervals, 12);
     CHECK_EQ_U64(g.est.time_ms, 123000);
 
-    /* Written again, it is the same line. */
+    /* Written again, it is the same line, with the key added since ("retrying", 2026-12-07). */
     char *out = NULL;
     size_t len = 0;
     FILE *f = open_memstream(&out, &len);
     dmp_balloon_state_write(f, &g);
     fclose(f);
-    CHECK(len == strlen(old_line) + 1 && out[len - 1] == '\n');
+    CHECK(len == strlen(old_line) + strlen(" retrying=0") + 1 && out[len - 1] == '\n');
     CHECK(strncmp(out, old_line, strlen(old_line)) == 0);
+    CHECK(strncmp(out + strlen(old_line), " retrying=0\n", 12) == 0);
     free(out);
 }
 
@@ -61,7 +62,8 @@ static void test_round_trip(void)
 {
     struct dmp_balloon_saved g = { .domid = 0x7fef, .name = "a.b_c-d" };
     g.track = (struct dmp_guest_track){ .domid = 0x7fef, .state = DMP_GUEST_NO_BALLOON,
-                                        .last_change_ms = UINT64_MAX, .stuck_count = UINT32_MAX };
+                                        .last_change_ms = UINT64_MAX, .stuck_count = UINT32_MAX,
+                                        .retrying = true };
     g.smooth.latest = (struct dmp_wss_series){ 1.0 / 3.0, 1e-300, 1.7976931348623157e308 };
     g.est = (struct dmp_wss_estimate){ .valid = true, .bytes = UINT64_MAX, .saturated = true };
     char *out = NULL;
@@ -74,7 +76,7 @@ static void test_round_trip(void)
     CHECK(dmp_balloon_state_parse(out, &back) == 0);
     CHECK(back.domid == g.domid && strcmp(back.name, g.name) == 0);
     CHECK(back.track.state == DMP_GUEST_NO_BALLOON && back.track.last_change_ms == UINT64_MAX);
-    CHECK(back.track.stuck_count == UINT32_MAX);
+    CHECK(back.track.stuck_count == UINT32_MAX && back.track.retrying);
     CHECK(back.smooth.latest.value == 1.0 / 3.0 && back.smooth.latest.lower == 1e-300 &&
           back.smooth.latest.upper == 1.7976931348623157e308);
     CHECK(back.est.valid && back.est.saturated && back.est.bytes == UINT64_MAX);

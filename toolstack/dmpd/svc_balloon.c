@@ -151,7 +151,7 @@ static void restore_guest(struct svc *s, struct guest *g, const struct dmp_ballo
     g->est.smooth = sm;
     g->est.last = sv->est;
     g->est.last.method = DMP_WSS_SAMPLING;
-    g->last_state = sv->track.state;
+    g->last_state = dmp_guest_track_state(&sv->track);
 }
 
 static int load_state(struct svc *s, char *err, size_t errlen)
@@ -502,12 +502,13 @@ static void step(struct svc *s, uint64_t now)
         g->track = tr[i];
         g->last = dec[i];
         g->have_last = true;
-        if (g->track.state != g->last_state) {
-            dmpd_log(s->d, SVC, dmp_guest_state_name(g->track.state),
+        enum dmp_guest_state now = dmp_guest_track_state(&g->track);
+        if (now != g->last_state) {
+            dmpd_log(s->d, SVC, dmp_guest_state_name(now),
                      "domain %u (%s) is now %s (was %s): %s", g->domid, g->name,
-                     dmp_guest_state_name(g->track.state), dmp_guest_state_name(g->last_state),
+                     dmp_guest_state_name(now), dmp_guest_state_name(g->last_state),
                      dec[i].text);
-            g->last_state = g->track.state;
+            g->last_state = now;
         }
         dmp_balloon_log_decision(stderr, &dec[i]);
         if (s->decisions) {

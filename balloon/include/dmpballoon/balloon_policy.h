@@ -115,6 +115,8 @@ struct dmp_guest_track {
     uint64_t push_start_ms, push_from_kib, push_to_kib;
     uint64_t retry_at_ms;
     uint32_t stuck_count;           /* consecutive stalls */
+    bool retrying;                  /* pushed again after a back-off, not moved yet: still
+                                     * reported stuck, so a paused guest never looks "ok" */
     bool ever_moved;                /* the balloon has reacted at least once */
     bool seen_report;
     uint64_t last_swap_in, last_oom;
@@ -122,6 +124,10 @@ struct dmp_guest_track {
     uint64_t peak_wss_kib, peak_wss_ms;         /* highest recent estimate, and since when */
     uint64_t rise_kib, rise_ms;                 /* its last rise, kept as headroom */
 };
+
+/* The state a guest is reported in: a retry after a back-off stays "stuck" until the
+ * balloon moves. */
+enum dmp_guest_state dmp_guest_track_state(const struct dmp_guest_track *t);
 
 struct dmp_host_input {
     uint64_t now_ms;
