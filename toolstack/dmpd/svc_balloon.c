@@ -502,13 +502,13 @@ static void step(struct svc *s, uint64_t now)
         g->track = tr[i];
         g->last = dec[i];
         g->have_last = true;
-        enum dmp_guest_state now = dmp_guest_track_state(&g->track);
-        if (now != g->last_state) {
-            dmpd_log(s->d, SVC, dmp_guest_state_name(now),
-                     "domain %u (%s) is now %s (was %s): %s", g->domid, g->name,
-                     dmp_guest_state_name(now), dmp_guest_state_name(g->last_state),
+        enum dmp_guest_state st_now = dmp_guest_track_state(&g->track);
+        if (st_now != g->last_state) {
+            dmpd_log(s->d, SVC, dmp_guest_state_name(st_now),
+                     "domain %u (%s) is st_now %s (was %s): %s", g->domid, g->name,
+                     dmp_guest_state_name(st_now), dmp_guest_state_name(g->last_state),
                      dec[i].text);
-            g->last_state = now;
+            g->last_state = st_now;
         }
         dmp_balloon_log_decision(stderr, &dec[i]);
         if (s->decisions) {
