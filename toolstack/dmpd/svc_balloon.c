@@ -505,7 +505,7 @@ static void step(struct svc *s, uint64_t now)
         enum dmp_guest_state st_now = dmp_guest_track_state(&g->track);
         if (st_now != g->last_state) {
             dmpd_log(s->d, SVC, dmp_guest_state_name(st_now),
-                     "domain %u (%s) is st_now %s (was %s): %s", g->domid, g->name,
+                     "domain %u (%s) is now %s (was %s): %s", g->domid, g->name,
                      dmp_guest_state_name(st_now), dmp_guest_state_name(g->last_state),
                      dec[i].text);
             g->last_state = st_now;
