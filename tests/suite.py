@@ -43,7 +43,7 @@ class LabTest:
 
     def __init__(self, name, scenario, timeout, opts, lineno):
         self.name, self.scenario, self.timeout = name, scenario, timeout
-        self.env, self.mem, self.boot, self.platform = [], 2048, None, "svm"
+        self.env, self.mem, self.boot, self.platform, self.smp = [], 2048, None, "svm", None
         self.expect_exit, self.expect, self.boots = 0, [], None
         where = f"{REGISTRY}:{lineno}"
         i = 0
@@ -61,6 +61,10 @@ class LabTest:
                 self.mem = int(v)
             elif o == "--boot":
                 self.boot = v
+            elif o == "--smp":
+                if v not in ("1", "2", "3", "4"):
+                    raise SystemExit(f"{where}: --smp is 1..4 emulated CPUs, not '{v}'")
+                self.smp = int(v)
             elif o == "--platform":
                 if v not in ("svm", "vmx"):
                     raise SystemExit(f"{where}: --platform is svm or vmx, not '{v}'")
@@ -150,7 +154,7 @@ class Suite:
         with open(blog, "w") as out:
             subprocess.call(["tests/lab/run.sh", "--plan", plan, "--run-id", boot_id, "--mem", str(mem),
                              "--platform", tests[0].platform],
-                            cwd=TOP, stdout=out, stderr=subprocess.STDOUT)
+                            cwd=TOP, stdout=out, stderr=subprocess.STDOUT, env=lab_env(tests))
         wall = round(time.time() - t0)
         failed = []
         for t in tests:
@@ -203,7 +207,8 @@ class Suite:
                 for kv in t.env + ([extra] if extra else []):
                     argv += ["--set", kv]
                 out.flush()
-                p = subprocess.run(argv, cwd=TOP, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                p = subprocess.run(argv, cwd=TOP, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                                   env=lab_env([t]))
                 out.write(p.stdout)
                 if p.returncode == 77:
                     why = read_text(os.path.join(RUNS, run_id, "skipped")).strip()
@@ -245,9 +250,19 @@ def tail(path, n=60):
         print("    " + line, file=sys.stderr)
 
 
-def host_cpus(t):
-    """Host CPUs a lab test's boot takes: one thread per emulated CPU under QEMU, one for Bochs."""
-    return 1 if t.platform == "vmx" else int(os.environ.get("LAB_SMP", "2"))
+def smp_of(tests):
+    """Emulated CPUs of the boot that runs these tests: the largest any of them asks for."""
+    asked = [t.smp for t in tests if t.smp]
+    return max(asked) if asked else int(os.environ.get("LAB_SMP", "2"))
+
+
+def lab_env(tests):
+    return dict(os.environ, LAB_SMP=str(smp_of(tests)))
+
+
+def host_cpus(tests):
+    """Host CPUs a boot takes: one thread per emulated CPU under QEMU, one for Bochs."""
+    return 1 if tests[0].platform == "vmx" else smp_of(tests)
 
 
 def schedule(suite, jobs):
@@ -342,7 +357,7 @@ def main():
     jobs.append(Job("lab-build", 2, suite.step("lab-build", ["make", "lab"]), deps=["build"]))
     lab_jobs = []
     for b, ts in boots:
-        cpus = max(host_cpus(t) for t in ts)
+        cpus = host_cpus(ts)
         if b is None:
             t = ts[0]
             lab_jobs.append(Job(t.name, cpus, lambda t=t: lab_alone(suite, t), deps=["lab-build"]))

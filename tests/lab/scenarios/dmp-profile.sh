@@ -106,8 +106,16 @@ else
         bad "#PF kinds $pf vs calls to shadow_fault $calls: more than 10% apart"
     within "$pf" "$x_pf" 10 && ok "#PF kinds $pf vs #PF VM exits $x_pf (within 10%)" ||
         bad "#PF kinds $pf vs #PF VM exits $x_pf: more than 10% apart"
-    within "$cr3" "$x_cr3" 10 && ok "cr3_write $cr3 vs CR3-write exits $x_cr3 (within 10%)" ||
-        bad "cr3_write $cr3 vs CR3-write exits $x_cr3: more than 10% apart"
+    # SVM counts CR3 writes apart; VT-x has one exit for every control-register access
+    # (shadow paging also intercepts CR3 reads, and CR0/CR4 writes), an upper bound only.
+    if [ "$(jget "$json" vendor)" = vmx ]; then
+        [ "${cr3:-0}" -gt 0 ] && [ "$cr3" -le $(( ${x_cr3:-0} * 11 / 10 )) ] &&
+            ok "cr3_write $cr3 within CR-access exits $x_cr3 (VT-x: an upper bound)" ||
+            bad "cr3_write $cr3 vs CR-access exits $x_cr3: not within the upper bound"
+    else
+        within "$cr3" "$x_cr3" 10 && ok "cr3_write $cr3 vs CR3-write exits $x_cr3 (within 10%)" ||
+            bad "cr3_write $cr3 vs CR3-write exits $x_cr3: more than 10% apart"
+    fi
     if [ "${x_invlpg:-0}" -gt 0 ] || [ "${invlpg:-0}" -gt 0 ]; then
         within "$invlpg" "$x_invlpg" 10 && ok "invlpg $invlpg vs shadow invlpg $x_invlpg (within 10%)" ||
             bad "invlpg $invlpg vs shadow invlpg $x_invlpg: more than 10% apart"
