@@ -49,7 +49,9 @@ start_dmpd() {
 }
 for spec in "ok 1 384" "stk 1 384" "nob 0 256"; do
     set -- $spec
-    cfg=$(guest_config "$1" pvh "$2" "$3" "wsswork,--schedule,32m:400s,--max-seconds,400")
+    # 8192 pages/s: the 32 MiB set once a second, busy enough for the balloons to be judged,
+    # without keeping the emulated CPUs busy (see balloon-balance.sh).
+    cfg=$(guest_config "$1" pvh "$2" "$3" "wsswork,--schedule,32m:400s,--touch-rate,8192,--max-seconds,400")
     create_guest "$1" "$cfg" -p
 done
 # Started together once all exist (libxl's console wait timed out for a guest created while
