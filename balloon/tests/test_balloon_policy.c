@@ -410,10 +410,6 @@ static void test_growth_headroom(void)
     CHECK_EQ_U64(d[0].floor_kib, (244 + 25) * MiB);
 }
 
-/* A guest whose PV drivers are not up yet (still booting under emulation) is neither pushed
- * nor judged: three pushes it cannot answer would make its working driver "no-balloon" for
- * good. Once xenbus is up it is balanced as usual; a guest that never comes up is judged by
- * behaviour after the boot grace. */
 /* A guest unpaused during its back-off: the retry moves its balloon and it is "ok" again. */
 static void test_stuck_retry_recovers(void)
 {
@@ -451,6 +447,10 @@ static void test_stuck_retry_recovers(void)
     CHECK(t[0].state == DMP_GUEST_OK);
 }
 
+/* A guest whose PV drivers are not up yet (still booting under emulation) is neither pushed
+ * nor judged: three pushes it cannot answer would make its working driver "no-balloon" for
+ * good. Once xenbus is up it is balanced as usual; a guest that never comes up is judged by
+ * behaviour after the boot grace. */
 static void test_booting_guest(void)
 {
     struct dmp_policy_params p = params();
