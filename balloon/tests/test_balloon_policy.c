@@ -213,17 +213,24 @@ static void test_weights_and_baselines(void)
     CHECK(d[0].reason == DMP_REASON_STATIC);
 }
 
+/* Two guests, the first idle and asked to shrink by 256M (its balloon will not move). */
+static void stuck_setup(struct dmp_guest_input in[2], struct dmp_guest_track t[2],
+                        struct dmp_host_input *h)
+{
+    in[0] = guest(1, 2 * GiB, 2 * GiB, 4 * GiB, 200 * MiB);
+    in[1] = guest(2, 1 * GiB, 1 * GiB, 4 * GiB, 1 * GiB);
+    tracks_for(in, t, 2);
+    *h = (struct dmp_host_input){ .now_ms = 0, .budget_kib = 3 * GiB + 256 * MiB,
+                                  .reserve_kib = 256 * MiB, .free_kib = 256 * MiB };
+}
+
 static void test_stuck_and_backoff(void)
 {
     struct dmp_policy_params p = params();
-    struct dmp_guest_input in[2] = {
-        guest(1, 2 * GiB, 2 * GiB, 4 * GiB, 200 * MiB),     /* idle: will be asked to shrink */
-        guest(2, 1 * GiB, 1 * GiB, 4 * GiB, 1 * GiB),
-    };
+    struct dmp_guest_input in[2];
     struct dmp_guest_track t[2];
-    tracks_for(in, t, 2);
-    struct dmp_host_input h = { .now_ms = 0, .budget_kib = 3 * GiB + 256 * MiB,
-                                .reserve_kib = 256 * MiB, .free_kib = 256 * MiB };
+    struct dmp_host_input h;
+    stuck_setup(in, t, &h);
     struct dmp_decision d[2];
     CHECK(dmp_policy_step(&p, &h, in, t, 2, d, NULL) == 0);
     CHECK(d[0].reason == DMP_REASON_SHRINK);
@@ -414,14 +421,10 @@ static void test_growth_headroom(void)
 static void test_stuck_retry_recovers(void)
 {
     struct dmp_policy_params p = params();
-    struct dmp_guest_input in[2] = {
-        guest(1, 2 * GiB, 2 * GiB, 4 * GiB, 200 * MiB),
-        guest(2, 1 * GiB, 1 * GiB, 4 * GiB, 1 * GiB),
-    };
+    struct dmp_guest_input in[2];
     struct dmp_guest_track t[2];
-    tracks_for(in, t, 2);
-    struct dmp_host_input h = { .now_ms = 0, .budget_kib = 3 * GiB + 256 * MiB,
-                                .reserve_kib = 256 * MiB, .free_kib = 256 * MiB };
+    struct dmp_host_input h;
+    stuck_setup(in, t, &h);
     struct dmp_decision d[2];
     CHECK(dmp_policy_step(&p, &h, in, t, 2, d, NULL) == 0);
     in[0].target_kib = d[0].new_target_kib;
